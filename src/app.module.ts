@@ -1,0 +1,43 @@
+import { DynamicModule, Module } from '@nestjs/common';
+import { ConfigModule } from '@nestjs/config';
+import { APP_FILTER, APP_PIPE } from '@nestjs/core';
+import { ErrorEnvelopeFilter } from './common/error-envelope.filter';
+import { createValidationPipe } from './common/validation.pipe';
+import { appConfig } from './config/app.config';
+import { healthConfig } from './config/health.config';
+import { llmConfig, type LlmConfig } from './config/llm.config';
+import { validateEnv } from './config/validate-env';
+import { HealthModule } from './health/health.module';
+import { LlmModule } from './llm/llm.module';
+import { StatsModule } from './stats/stats.module';
+
+export interface AppModuleOptions {
+  /** Tests boot from their own environment only, never from a developer's .env. */
+  ignoreEnvFile?: boolean;
+}
+
+@Module({})
+export class AppModule {
+  /** A function, not a static import list, so configuration is read when the app boots rather than when this file loads. */
+  static forRoot(options: AppModuleOptions = {}): DynamicModule {
+    return {
+      module: AppModule,
+      imports: [
+        ConfigModule.forRoot({
+          isGlobal: true,
+          cache: true,
+          ignoreEnvFile: options.ignoreEnvFile,
+          load: [appConfig, llmConfig, healthConfig],
+          validate: validateEnv,
+        }),
+        LlmModule.forRootAsync({ inject: [llmConfig.KEY], useFactory: (config: LlmConfig) => config }),
+        StatsModule,
+        HealthModule,
+      ],
+      providers: [
+        { provide: APP_FILTER, useClass: ErrorEnvelopeFilter },
+        { provide: APP_PIPE, useFactory: createValidationPipe },
+      ],
+    };
+  }
+}

@@ -1,0 +1,18 @@
+/**
+ * The JSON error body of every endpoint. `error.message` and `error.type` keep
+ * OpenAI's clients able to read it; `status`, `code` and `details` are ours.
+ */
+export interface ErrorEnvelope {
+  error: {
+    status: number;
+    code: string;
+    type: string;
+    message: string;
+    upstream?: string;
+    details?: unknown;
+  };
+}
+
+export function errorEnvelope(status: number, code: string, message: string, extra: Partial<ErrorEnvelope['error']> = {}): ErrorEnvelope {
+  return { error: { status, code, type: status >= 500 ? 'server_error' : 'invalid_request_error', message, ...extra } };
+}

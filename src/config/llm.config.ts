@@ -1,0 +1,181 @@
+import { readFileSync } from 'node:fs';
+import { registerAs } from '@nestjs/config';
+import { EnvReader, parseOrThrow } from './env-reader';
+
+export type WireFormat = 'openai' | 'anthropic';
+
+/** The knobs of one upstream's connection pool; all durations in milliseconds. */
+export interface PoolSettings {
+  maxConnections: number;
+  maxKeepAlive: number;
+  keepAliveExpiryMs: number;
+  socketTtlMs: number;
+  connectTimeoutMs: number;
+  timeoutMs: number;
+  poolTimeoutMs: number;
+  maxQueue: number;
+}
+
+export interface UpstreamConfig {
+  /** Lower-case name used in `upstream/model` and in stats. */
+  name: string;
+  wire: WireFormat;
+  /** Base URL the wire paths are appended to; empty for the embedded simulator until it listens. */
+  baseUrl: string;
+  apiKeys: string[];
+  defaultModel?: string;
+  pool: PoolSettings;
+  /** The embedded simulator stands in for a provider (no keys configured). */
+  embedded: boolean;
+}
+
+export interface LlmConfig {
+  upstreams: UpstreamConfig[];
+  defaultUpstream: string;
+  /** Extra trusted CA (PEM), added to Node's bundled roots. */
+  extraCaPem?: string;
+  simulator: { enabled: boolean; ttftMs: number; tokensPerSecond: number };
+}
+
+/** Pool knob -> env suffix; `LLM_<SUFFIX>` sets the default, `LLM_<UPSTREAM>_<SUFFIX>` one upstream. */
+const POOL_KNOBS: Record<keyof PoolSettings, { suffix: string; min: number; max: number; unit: string }> = {
+  maxConnections: { suffix: 'MAX_CONNECTIONS', min: 1, max: 10_000, unit: 'sockets' },
+  maxKeepAlive: { suffix: 'MAX_KEEPALIVE', min: 0, max: 10_000, unit: 'idle sockets' },
+  keepAliveExpiryMs: { suffix: 'KEEPALIVE_EXPIRY_MS', min: 100, max: 3_600_000, unit: 'ms' },
+  socketTtlMs: { suffix: 'SOCKET_TTL_MS', min: 0, max: 86_400_000, unit: 'ms, 0 = unlimited' },
+  connectTimeoutMs: { suffix: 'CONNECT_TIMEOUT_MS', min: 1, max: 600_000, unit: 'ms' },
+  timeoutMs: { suffix: 'TIMEOUT_MS', min: 1, max: 3_600_000, unit: 'ms' },
+  poolTimeoutMs: { suffix: 'POOL_TIMEOUT_MS', min: 1, max: 600_000, unit: 'ms' },
+  maxQueue: { suffix: 'MAX_QUEUE', min: 0, max: 1_000_000, unit: 'requests' },
+};
+
+export const POOL_DEFAULTS: Omit<PoolSettings, 'maxKeepAlive'> = {
+  maxConnections: 64,
+  // Below the 5 s idle timeout of Node and uvicorn (vLLM) servers, so we close an idle socket before they do.
+  keepAliveExpiryMs: 4_000,
+  // Recycle sockets every 5 minutes so DNS and load-balancer changes are picked up.
+  socketTtlMs: 300_000,
+  connectTimeoutMs: 5_000,
+  // The official SDKs allow a call 10 minutes; a long non-streamed completion can take minutes.
+  timeoutMs: 600_000,
+  poolTimeoutMs: 5_000,
+  maxQueue: 256,
+};
+
+const BUILT_IN_MODELS: Record<string, string> = {
+  openai: 'gpt-4o-mini',
+  anthropic: 'claude-3-5-haiku-latest',
+  simulator: 'sim-1',
+  'simulator-anthropic': 'sim-1',
+};
+
+// `LLM_<NAME>_<KNOB>` must never read as a global knob (e.g. an upstream "pool" + TIMEOUT_MS).
+const RESERVED_NAMES = new Set(['pool', 'connect', 'max', 'keepalive', 'socket', 'simulator-tls', 'ready', 'ca', 'upstreams']);
+const NAME_PATTERN = /^[a-z][a-z0-9-]{0,39}$/;
+
+export function envName(upstream: string): string {
+  return upstream.toUpperCase().replace(/[^A-Z0-9]/g, '_');
+}
+
+/**
+ * Reads one pool's knobs. The keep-alive limit follows the connection limit unless set,
+ * because below it sockets churn under load; an upstream inherits an explicit global limit.
+ */
+function readPool(env: EnvReader, prefix: string, inherited: PoolSettings, inheritKeepAlive: boolean): PoolSettings {
+  const pool = { ...inherited };
+  for (const [key, knob] of Object.entries(POOL_KNOBS) as [keyof PoolSettings, (typeof POOL_KNOBS)[keyof PoolSettings]][]) {
+    if (key !== 'maxKeepAlive') pool[key] = env.int(`${prefix}${knob.suffix}`, inherited[key], knob.min, knob.max, knob.unit);
+  }
+  const keepAliveDefault = inheritKeepAlive ? Math.min(inherited.maxKeepAlive, pool.maxConnections) : pool.maxConnections;
+  const knob = POOL_KNOBS.maxKeepAlive;
+  pool.maxKeepAlive = env.int(`${prefix}${knob.suffix}`, keepAliveDefault, knob.min, knob.max, knob.unit);
+  if (pool.maxKeepAlive > pool.maxConnections) {
+    env.fail(`${prefix}MAX_KEEPALIVE`, String(pool.maxKeepAlive), `at most ${prefix}MAX_CONNECTIONS (${pool.maxConnections})`);
+  }
+  return pool;
+}
+
+export function parseLlmEnv(env: EnvReader): LlmConfig {
+  const defaults = readPool(env, 'LLM_', { ...POOL_DEFAULTS, maxKeepAlive: POOL_DEFAULTS.maxConnections }, false);
+  const globalKeepAliveSet = env.raw('LLM_MAX_KEEPALIVE') !== undefined;
+
+  const declared: Omit<UpstreamConfig, 'pool' | 'apiKeys' | 'defaultModel'>[] = [];
+  const openAiKeys = env.list('OPENAI_API_KEY');
+  if (openAiKeys.length > 0 || env.raw('OPENAI_BASE_URL')) {
+    declared.push({ name: 'openai', wire: 'openai', baseUrl: env.url('OPENAI_BASE_URL', 'https://api.openai.com/v1'), embedded: false });
+  }
+  const anthropicKeys = env.list('ANTHROPIC_API_KEY');
+  if (anthropicKeys.length > 0 || env.raw('ANTHROPIC_BASE_URL')) {
+    declared.push({ name: 'anthropic', wire: 'anthropic', baseUrl: env.url('ANTHROPIC_BASE_URL', 'https://api.anthropic.com'), embedded: false });
+  }
+  for (const entry of env.list('LLM_UPSTREAMS')) {
+    const eq = entry.indexOf('=');
+    const name = eq > 0 ? entry.slice(0, eq).trim().toLowerCase() : '';
+    if (!NAME_PATTERN.test(name) || RESERVED_NAMES.has(name) || name.startsWith('simulator')) {
+      env.fail('LLM_UPSTREAMS', entry, 'entries name=url, name of lower-case letters, digits and dashes (not openai, anthropic, simulator*, or a reserved word)');
+      continue;
+    }
+    if (declared.some((u) => u.name === name)) {
+      env.fail('LLM_UPSTREAMS', entry, `a unique name (${name} is already defined)`);
+      continue;
+    }
+    const wire = env.oneOf<WireFormat>(`LLM_${envName(name)}_WIRE`, 'openai', ['openai', 'anthropic']);
+    declared.push({ name, wire, baseUrl: env.url('LLM_UPSTREAMS', '', entry.slice(eq + 1).trim()), embedded: false });
+  }
+
+  const simulatorMode = env.oneOf('LLM_SIMULATOR', 'auto', ['auto', 'on', 'off'] as const);
+  const simulatorEnabled = simulatorMode === 'on' || (simulatorMode === 'auto' && declared.length === 0);
+  if (simulatorEnabled) {
+    declared.push({ name: 'simulator', wire: 'openai', baseUrl: '', embedded: true });
+    declared.push({ name: 'simulator-anthropic', wire: 'anthropic', baseUrl: '', embedded: true });
+  }
+  if (declared.length === 0) {
+    env.fail('LLM_SIMULATOR', simulatorMode, 'auto or on when no upstream is configured (set OPENAI_API_KEY, ANTHROPIC_API_KEY or LLM_UPSTREAMS)');
+  }
+
+  const upstreams: UpstreamConfig[] = declared.map((upstream) => {
+    const prefix = `LLM_${envName(upstream.name)}_`;
+    const apiKeys =
+      upstream.name === 'openai' ? openAiKeys : upstream.name === 'anthropic' ? anthropicKeys : env.list(`${prefix}API_KEY`);
+    return {
+      ...upstream,
+      apiKeys,
+      defaultModel: env.raw(`${prefix}MODEL`) ?? BUILT_IN_MODELS[upstream.name],
+      pool: readPool(env, prefix, defaults, globalKeepAliveSet),
+    };
+  });
+
+  const names = upstreams.map((u) => u.name);
+  const defaultUpstream = env.raw('LLM_PROVIDER')?.toLowerCase() ?? names[0] ?? 'simulator';
+  if (names.length > 0 && !names.includes(defaultUpstream)) {
+    env.fail('LLM_PROVIDER', defaultUpstream, `one of the configured upstreams: ${names.join(', ')}`);
+  }
+  const defaultModel = env.raw('LLM_MODEL');
+  const chosen = upstreams.find((u) => u.name === defaultUpstream);
+  if (chosen && defaultModel) chosen.defaultModel = defaultModel;
+
+  let extraCaPem: string | undefined;
+  const caFile = env.raw('LLM_CA_FILE');
+  if (caFile) {
+    try {
+      extraCaPem = readFileSync(caFile, 'utf8');
+      if (!extraCaPem.includes('-----BEGIN CERTIFICATE-----')) throw new Error('not PEM');
+    } catch {
+      env.fail('LLM_CA_FILE', caFile, 'a readable PEM certificate file');
+    }
+  }
+
+  return {
+    upstreams,
+    defaultUpstream,
+    extraCaPem,
+    simulator: {
+      enabled: simulatorEnabled,
+      ttftMs: env.int('LLM_SIMULATOR_TTFT_MS', 150, 0, 600_000, 'ms'),
+      tokensPerSecond: env.int('LLM_SIMULATOR_TOKENS_PER_SECOND', 60, 0, 1_000_000, 'tokens/s, 0 = unpaced'),
+    },
+  };
+}
+
+export const llmConfig = registerAs('llm', () => parseOrThrow(process.env, parseLlmEnv));
+export type LlmConfigType = LlmConfig;

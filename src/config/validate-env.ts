@@ -1,0 +1,17 @@
+import { parseAppEnv } from './app.config';
+import { EnvReader, ConfigValidationError } from './env-reader';
+import { parseHealthEnv } from './health.config';
+import { parseLlmEnv } from './llm.config';
+
+/**
+ * The `validate` hook of ConfigModule: runs every area's parser over the merged
+ * environment (.env included) and stops the boot with one message naming each bad variable.
+ */
+export function validateEnv(env: Record<string, unknown>): Record<string, unknown> {
+  const reader = new EnvReader(env as Record<string, string | undefined>);
+  parseAppEnv(reader);
+  parseLlmEnv(reader);
+  parseHealthEnv(reader);
+  if (reader.problems.length > 0) throw new ConfigValidationError(reader.problems);
+  return env;
+}

@@ -1,0 +1,34 @@
+import { Inject, Injectable } from '@nestjs/common';
+import type { ConfigType } from '@nestjs/config';
+import { HealthIndicatorService, type HealthIndicatorResult } from '@nestjs/terminus';
+import { healthConfig } from '../config/health.config';
+import type { UpstreamPool } from '../pool/upstream-pool';
+
+/**
+ * An upstream is not ready while its pool is exhausted: its queue is full, a
+ * request has waited for a connection past the threshold, or requests were
+ * refused for want of one within the recent window. Never throws.
+ */
+@Injectable()
+export class PoolExhaustionIndicator {
+  constructor(
+    private readonly indicators: HealthIndicatorService,
+    @Inject(healthConfig.KEY) private readonly config: ConfigType<typeof healthConfig>,
+  ) {}
+
+  check(pool: UpstreamPool): HealthIndicatorResult {
+    const indicator = this.indicators.check(`upstream:${pool.name}`);
+    const { readyWindowMs, readyMaxAcquireWaitMs } = this.config;
+    const pressure = pool.pressure(readyWindowMs);
+    const reasons: string[] = [];
+    if (pressure.maxQueue > 0 && pressure.queued >= pressure.maxQueue) reasons.push(`queue full (${pressure.queued} waiting)`);
+    if (pressure.oldestWaitMs > readyMaxAcquireWaitMs) {
+      reasons.push(`a request has waited ${pressure.oldestWaitMs} ms for a connection (threshold ${readyMaxAcquireWaitMs} ms)`);
+    }
+    if (pressure.exhaustedInWindow > 0) {
+      reasons.push(`${pressure.exhaustedInWindow} requests refused for want of a connection in the last ${readyWindowMs} ms`);
+    }
+    const details = { ...pressure, windowMs: readyWindowMs };
+    return reasons.length > 0 ? indicator.down({ reason: reasons.join('; '), ...details }) : indicator.up(details);
+  }
+}

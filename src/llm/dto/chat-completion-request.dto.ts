@@ -1,0 +1,100 @@
+import { Type } from 'class-transformer';
+import {
+  ArrayMaxSize,
+  ArrayNotEmpty,
+  IsArray,
+  IsBoolean,
+  IsIn,
+  IsInt,
+  IsNumber,
+  IsObject,
+  IsOptional,
+  IsString,
+  Max,
+  MaxLength,
+  Min,
+  ValidateNested,
+  ValidateBy,
+  type ValidationOptions,
+} from 'class-validator';
+import type { ChatCompletionRequest, ChatMessage, ChatRole, ContentPart } from '../chat.types';
+
+const ROLES: ChatRole[] = ['system', 'developer', 'user', 'assistant', 'tool'];
+const MAX_CONTENT_CHARS = 1_000_000;
+
+/** A message's content: a string, null, or an array of typed parts. */
+function IsMessageContent(options?: ValidationOptions): PropertyDecorator {
+  return ValidateBy(
+    {
+      name: 'isMessageContent',
+      validator: {
+        validate: (value: unknown) =>
+          value === null ||
+          (typeof value === 'string' && value.length <= MAX_CONTENT_CHARS) ||
+          (Array.isArray(value) &&
+            value.length <= 100 &&
+            value.every((part) => typeof part === 'object' && part !== null && typeof (part as ContentPart).type === 'string')),
+        defaultMessage: () => `content must be a string (at most ${MAX_CONTENT_CHARS} characters), null, or an array of {type, ...} parts`,
+      },
+    },
+    options,
+  );
+}
+
+export class ChatMessageDto implements ChatMessage {
+  [key: string]: unknown;
+
+  @IsIn(ROLES)
+  role: ChatRole;
+
+  @IsMessageContent()
+  content: string | ContentPart[] | null;
+}
+
+export class ChatCompletionRequestDto implements ChatCompletionRequest {
+  [key: string]: unknown;
+
+  @IsOptional()
+  @IsString()
+  @MaxLength(256)
+  model?: string;
+
+  @IsArray()
+  @ArrayNotEmpty()
+  @ArrayMaxSize(2048)
+  @ValidateNested({ each: true })
+  @Type(() => ChatMessageDto)
+  messages: ChatMessageDto[];
+
+  @IsOptional()
+  @IsBoolean()
+  stream?: boolean;
+
+  @IsOptional()
+  @IsObject()
+  stream_options?: { include_usage?: boolean };
+
+  @IsOptional()
+  @IsInt()
+  @Min(1)
+  @Max(1_000_000)
+  max_tokens?: number;
+
+  @IsOptional()
+  @IsInt()
+  @Min(1)
+  @Max(1_000_000)
+  max_completion_tokens?: number;
+
+  @IsOptional()
+  @IsNumber()
+  @Min(0)
+  @Max(2)
+  temperature?: number;
+
+  @IsOptional()
+  @IsNumber()
+  @Min(0)
+  @Max(1)
+  top_p?: number;
+}

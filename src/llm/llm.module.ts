@@ -1,0 +1,43 @@
+import { HttpModule } from '@nestjs/axios';
+import { Module } from '@nestjs/common';
+import type { LlmConfig } from '../config/llm.config';
+import { PoolRegistry } from '../pool/pool-registry';
+import { UpstreamCatalog } from '../pool/upstream-catalog';
+import { ChatCompletionsController } from './chat-completions.controller';
+import { EmbeddedSimulator } from './embedded-simulator';
+import { ConfigurableModuleClass, LLM_OPTIONS } from './llm.module-definition';
+import { LlmService } from './llm.service';
+import { UpstreamClient } from './upstream-client';
+
+/**
+ * LlmService and the upstream pools behind it. Register with
+ * `LlmModule.forRootAsync({ inject: [llmConfig.KEY], useFactory: (cfg) => cfg })`.
+ */
+@Module({
+  imports: [
+    HttpModule.register({
+      // LLM APIs do not redirect; skipping follow-redirects' wrapper saves ~20 % CPU per request.
+      maxRedirects: 0,
+      // Upstreams are reached directly: an HTTP(S)_PROXY in the environment must not reroute provider traffic silently.
+      proxy: false,
+      // Every status is a response to interpret, not an exception to catch.
+      validateStatus: () => true,
+      // Deadlines are AbortSignals (whole call) and the pool's gate (acquisition); see UpstreamClient.
+      timeout: 0,
+    }),
+  ],
+  controllers: [ChatCompletionsController],
+  providers: [
+    { provide: EmbeddedSimulator, inject: [LLM_OPTIONS], useFactory: (config: LlmConfig) => EmbeddedSimulator.start(config) },
+    {
+      provide: UpstreamCatalog,
+      inject: [LLM_OPTIONS, EmbeddedSimulator],
+      useFactory: (config: LlmConfig, embedded: EmbeddedSimulator) => new UpstreamCatalog(config, embedded.simulator),
+    },
+    PoolRegistry,
+    UpstreamClient,
+    LlmService,
+  ],
+  exports: [LlmService, PoolRegistry, UpstreamCatalog],
+})
+export class LlmModule extends ConfigurableModuleClass {}

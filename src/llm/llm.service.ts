@@ -1,0 +1,104 @@
+import { Injectable } from '@nestjs/common';
+import { LlmErrorCode, LlmException } from '../common/llm.exception';
+import type { UpstreamConfig } from '../config/llm.config';
+import { UpstreamCatalog } from '../pool/upstream-catalog';
+import type { ChatCompletion, ChatCompletionChunk, ChatCompletionRequest, EmbeddingsRequest, EmbeddingsResponse, Usage } from './chat.types';
+import { CODECS } from './codecs';
+import { sseEvents } from './sse-events';
+import { UpstreamClient } from './upstream-client';
+
+export interface CallOptions {
+  /** Aborting it (the caller left) aborts the upstream request. */
+  signal?: AbortSignal;
+}
+
+export interface ModelRoute {
+  upstream: UpstreamConfig;
+  model: string;
+}
+
+export interface ChatResult {
+  upstream: string;
+  model: string;
+  completion: ChatCompletion;
+  latencyMs: number;
+}
+
+export interface ChatStream {
+  upstream: string;
+  model: string;
+  /** OpenAI-format chunks as the upstream sends them; ending the iteration early aborts the upstream. */
+  chunks: AsyncIterable<ChatCompletionChunk>;
+  /** Token usage, known once the stream has ended. */
+  usage(): Usage | undefined;
+}
+
+/**
+ * Chat completions (whole and streamed) and embeddings on any configured
+ * upstream, addressed as `upstream/model` or by the configured default.
+ */
+@Injectable()
+export class LlmService {
+  constructor(
+    private readonly catalog: UpstreamCatalog,
+    private readonly client: UpstreamClient,
+  ) {}
+
+  /** `openai/gpt-4o`, `vllm-a/meta-llama/Llama-3-8B`, or a bare model on the default upstream. */
+  route(model?: string): ModelRoute {
+    const slash = model?.indexOf('/') ?? -1;
+    const named = model && slash > 0 ? this.catalog.find(model.slice(0, slash)) : undefined;
+    const upstream = named ?? this.catalog.find(this.catalog.defaultUpstream);
+    if (!upstream) throw new LlmException(LlmErrorCode.UNKNOWN_UPSTREAM, 'no upstream is configured');
+    const resolved = named ? model!.slice(slash + 1) : model || upstream.defaultModel;
+    if (!resolved) {
+      throw new LlmException(LlmErrorCode.BAD_REQUEST, `no model given and upstream "${upstream.name}" has no default (set LLM_MODEL)`);
+    }
+    return { upstream, model: resolved };
+  }
+
+  async chat(request: ChatCompletionRequest, options: CallOptions = {}): Promise<ChatResult> {
+    const { upstream, model } = this.route(request.model);
+    const codec = CODECS[upstream.wire];
+    const call = codec.encodeChat(request, model, false);
+    const started = performance.now();
+    const body = await this.client.json(upstream, { ...call, headers: codec.headers(upstream.apiKeys[0]), signal: options.signal });
+    return { upstream: upstream.name, model, completion: codec.decodeChat(body, model), latencyMs: performance.now() - started };
+  }
+
+  async chatStream(request: ChatCompletionRequest, options: CallOptions = {}): Promise<ChatStream> {
+    const { upstream, model } = this.route(request.model);
+    const codec = CODECS[upstream.wire];
+    const call = codec.encodeChat(request, model, true);
+    const { body } = await this.client.stream(upstream, { ...call, headers: codec.headers(upstream.apiKeys[0]), signal: options.signal });
+    const decoder = codec.streamDecoder(model);
+    let usage: Usage | undefined;
+
+    async function* chunks(): AsyncGenerator<ChatCompletionChunk> {
+      try {
+        for await (const event of sseEvents(body)) {
+          for (const chunk of decoder.decode(event)) {
+            if (chunk.usage) usage = chunk.usage;
+            yield chunk;
+          }
+          if (decoder.done) break;
+        }
+        if (!decoder.done) throw new LlmException(LlmErrorCode.UPSTREAM_UNAVAILABLE, `upstream "${upstream.name}" ended the stream early`);
+      } finally {
+        // Complete: drain the last bytes so the socket returns to the pool. Otherwise
+        // (caller gone, error): destroy it, which aborts the upstream generation.
+        if (decoder.done) body.resume();
+        else body.destroy();
+      }
+    }
+    return { upstream: upstream.name, model, chunks: chunks(), usage: () => usage };
+  }
+
+  async embeddings(request: EmbeddingsRequest, options: CallOptions = {}): Promise<EmbeddingsResponse> {
+    const { upstream, model } = this.route(request.model);
+    const codec = CODECS[upstream.wire];
+    const call = codec.encodeEmbeddings(request, model);
+    const body = await this.client.json(upstream, { ...call, headers: codec.headers(upstream.apiKeys[0]), signal: options.signal });
+    return codec.decodeEmbeddings(body);
+  }
+}

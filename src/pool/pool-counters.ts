@@ -1,0 +1,46 @@
+/** Why a pooled socket was closed. */
+export const CLOSE_REASONS = [
+  'idle_expiry', // idle longer than LLM_KEEPALIVE_EXPIRY_MS (or the server's Keep-Alive hint)
+  'ttl', // older than LLM_SOCKET_TTL_MS
+  'keepalive_limit', // freed while LLM_MAX_KEEPALIVE idle sockets were already kept
+  'server_closed', // the server ended or reset it, or answered Connection: close
+  'error', // a socket error during a request
+  'timeout', // no byte for the agent's socket timeout during a request
+  'aborted', // the request was aborted (caller gone, deadline) while using it
+  'shutdown', // the pool was destroyed
+] as const;
+export type CloseReason = (typeof CLOSE_REASONS)[number];
+
+export const ERROR_KINDS = [
+  'connect_refused',
+  'connect_timeout',
+  'connection_reset',
+  'request_timeout',
+  'client_closed',
+  'http_4xx',
+  'http_5xx',
+  'other',
+] as const;
+export type ErrorKind = (typeof ERROR_KINDS)[number];
+
+const zeroes = <K extends string>(keys: readonly K[]) =>
+  Object.fromEntries(keys.map((key) => [key, 0])) as Record<K, number>;
+
+/** Everything counted about one pool, owned by the pool and written where each event happens. */
+export class PoolCounters {
+  socketsCreated = 0;
+  tlsHandshakes = 0;
+  tlsSessionsResumed = 0;
+  readonly closedByReason = zeroes(CLOSE_REASONS);
+  /** HTTP requests written to a socket, and how many of them went out on a socket used before. */
+  requests = 0;
+  reusedRequests = 0;
+  queueFull = 0;
+  waitTimeouts = 0;
+  succeeded = 0;
+  readonly errorsByKind = zeroes(ERROR_KINDS);
+
+  get socketsClosed(): number {
+    return Object.values(this.closedByReason).reduce((sum, n) => sum + n, 0);
+  }
+}

@@ -1,0 +1,57 @@
+import type { Percentiles } from './latency-window';
+import type { CloseReason, ErrorKind } from './pool-counters';
+import type { PoolSettings, WireFormat } from '../config/llm.config';
+
+/** What `/v1/llm/stats` reports about one upstream's pool. */
+export interface PoolSnapshot {
+  upstream: string;
+  origin: string;
+  wire: WireFormat;
+  embedded: boolean;
+  config: PoolSettings & {
+    /** maxKeepAlive / maxConnections: below 1, sockets churn once the pool saturates. */
+    keepAliveCoverage: number;
+    /** Sockets closed after every use and re-opened (new TCP + TLS handshake) while saturated. */
+    churnedSocketsAtSaturation: number;
+  };
+  sockets: {
+    created: number;
+    open: number;
+    active: number;
+    idle: number;
+    tlsHandshakes: number;
+    tlsSessionsResumed: number;
+    closed: number;
+    closedByReason: Record<CloseReason, number>;
+  };
+  requests: {
+    /** HTTP requests written to upstream sockets. */
+    total: number;
+    reused: number;
+    reuseRate: number;
+    succeeded: number;
+    failed: number;
+    inFlight: number;
+    queued: number;
+    peakInFlight: number;
+  };
+  poolExhausted: { total: number; queueFull: number; waitTimeout: number };
+  timeouts: { connect: number; request: number };
+  errorsByKind: Record<ErrorKind, number>;
+  latencyMs: { acquireWait: Percentiles; upstream: Percentiles };
+}
+
+export interface PoolStatsTotals {
+  upstreams: number;
+  socketsCreated: number;
+  socketsOpen: number;
+  socketsActive: number;
+  socketsIdle: number;
+  requests: number;
+  reusedRequests: number;
+  reuseRate: number;
+  inFlight: number;
+  queued: number;
+  poolExhausted: number;
+  errors: number;
+}

@@ -1,0 +1,154 @@
+import { rootCertificates } from 'node:tls';
+import { HttpAgent, HttpsAgent } from 'agentkeepalive';
+import type { PoolSettings, UpstreamConfig } from '../config/llm.config';
+import { AdmissionGate, GateRejection } from './admission-gate';
+import { LatencyWindow } from './latency-window';
+import { PoolCounters, type ErrorKind } from './pool-counters';
+import type { PoolSnapshot } from './pool-snapshot';
+import { trackSockets } from './socket-tracker';
+
+/** A slot on the upstream, held for the whole request (streamed body included). */
+export interface Lease {
+  readonly waitedMs: number;
+  release(): void;
+}
+
+/**
+ * One upstream origin's connections: a keep-alive agent capped at maxConnections,
+ * the admission gate in front of it, and the counters that tell their story.
+ */
+export class UpstreamPool {
+  readonly agent: HttpAgent | HttpsAgent;
+  readonly origin: string;
+  readonly counters = new PoolCounters();
+  private readonly gate: AdmissionGate;
+  private readonly acquireWait = new LatencyWindow();
+  private readonly upstreamLatency = new LatencyWindow();
+  /** Times of recent pool-exhaustion events, for readiness. */
+  private exhaustedAt: number[] = [];
+
+  constructor(
+    readonly upstream: UpstreamConfig,
+    extraCaPem?: string,
+  ) {
+    const settings = upstream.pool;
+    const url = new URL(upstream.baseUrl);
+    this.origin = url.origin;
+    const tls = url.protocol === 'https:';
+    const options = {
+      keepAlive: settings.maxKeepAlive > 0,
+      maxSockets: settings.maxConnections,
+      maxFreeSockets: Math.max(1, settings.maxKeepAlive),
+      freeSocketTimeout: settings.keepAliveExpiryMs,
+      // agentkeepalive would otherwise kill an active socket after 8 s of silence;
+      // a non-streamed completion may think for minutes before its first byte.
+      timeout: settings.timeoutMs,
+      socketActiveTTL: settings.socketTtlMs || undefined,
+      scheduling: 'lifo' as const,
+    };
+    this.agent = tls
+      ? new HttpsAgent({ ...options, ca: extraCaPem ? [...rootCertificates, extraCaPem] : undefined })
+      : new HttpAgent(options);
+    trackSockets(this.agent, this.counters, { ...settings, tls });
+    this.gate = new AdmissionGate(settings.maxConnections, settings.maxQueue, settings.poolTimeoutMs);
+  }
+
+  get name(): string {
+    return this.upstream.name;
+  }
+
+  get settings(): PoolSettings {
+    return this.upstream.pool;
+  }
+
+  /** Waits for a slot; a GateRejection (queue full, waited too long, caller gone) is counted here. */
+  async acquire(signal?: AbortSignal): Promise<Lease> {
+    const started = performance.now();
+    try {
+      const release = await this.gate.acquire(signal);
+      const waitedMs = performance.now() - started;
+      this.acquireWait.record(waitedMs);
+      return { waitedMs, release };
+    } catch (error) {
+      if (error instanceof GateRejection && error.reason !== 'aborted') {
+        if (error.reason === 'queue_full') this.counters.queueFull++;
+        else this.counters.waitTimeouts++;
+        this.exhaustedAt.push(Date.now());
+        if (this.exhaustedAt.length > 10_000) this.exhaustedAt = this.exhaustedAt.slice(-5_000);
+      }
+      throw error;
+    }
+  }
+
+  recordSuccess(latencyMs: number): void {
+    this.counters.succeeded++;
+    this.upstreamLatency.record(latencyMs);
+  }
+
+  recordFailure(kind: ErrorKind): void {
+    this.counters.errorsByKind[kind]++;
+  }
+
+  /** What readiness needs: recent exhaustion and how long the oldest waiter has waited. */
+  pressure(windowMs: number, now = Date.now()) {
+    const since = now - windowMs;
+    return {
+      exhaustedInWindow: this.exhaustedAt.filter((t) => t >= since).length,
+      oldestWaitMs: this.gate.oldestWaitMs(now),
+      queued: this.gate.queued,
+      maxQueue: this.settings.maxQueue,
+      inFlight: this.gate.active,
+      maxConnections: this.settings.maxConnections,
+    };
+  }
+
+  snapshot(): PoolSnapshot {
+    const c = this.counters;
+    const count = (map: NodeJS.ReadOnlyDict<unknown[]>) => Object.values(map).reduce((n, list) => n + (list?.length ?? 0), 0);
+    const failed = Object.values(c.errorsByKind).reduce((n, v) => n + v, 0);
+    const s = this.settings;
+    return {
+      upstream: this.name,
+      origin: this.origin,
+      wire: this.upstream.wire,
+      embedded: this.upstream.embedded,
+      config: {
+        ...s,
+        keepAliveCoverage: round(s.maxKeepAlive / s.maxConnections),
+        churnedSocketsAtSaturation: s.maxConnections - s.maxKeepAlive,
+      },
+      sockets: {
+        created: c.socketsCreated,
+        open: c.socketsCreated - c.socketsClosed,
+        active: count(this.agent.sockets),
+        idle: count(this.agent.freeSockets),
+        tlsHandshakes: c.tlsHandshakes,
+        tlsSessionsResumed: c.tlsSessionsResumed,
+        closed: c.socketsClosed,
+        closedByReason: { ...c.closedByReason },
+      },
+      requests: {
+        total: c.requests,
+        reused: c.reusedRequests,
+        reuseRate: c.requests ? round(c.reusedRequests / c.requests) : 0,
+        succeeded: c.succeeded,
+        failed,
+        inFlight: this.gate.active,
+        queued: this.gate.queued,
+        peakInFlight: this.gate.peakActive,
+      },
+      poolExhausted: { total: c.queueFull + c.waitTimeouts, queueFull: c.queueFull, waitTimeout: c.waitTimeouts },
+      timeouts: { connect: c.errorsByKind.connect_timeout, request: c.errorsByKind.request_timeout },
+      errorsByKind: { ...c.errorsByKind },
+      latencyMs: { acquireWait: this.acquireWait.percentiles(), upstream: this.upstreamLatency.percentiles() },
+    };
+  }
+
+  destroy(): void {
+    this.agent.destroy();
+  }
+}
+
+function round(n: number): number {
+  return Math.round(n * 10_000) / 10_000;
+}
