@@ -1,0 +1,82 @@
+import { once } from 'node:events';
+import type { ServerResponse } from 'node:http';
+import { performance } from 'node:perf_hooks';
+import { pause } from './abortable-pause';
+import { splitTokens } from './extractive-answer';
+import { sendJson } from './json-response';
+import type { GenerationReply, WireFormat } from './wire-format';
+
+export interface ReplyTiming {
+  ttftMs: number;
+  /** 0 = as fast as the socket takes it. */
+  tokensPerSecond: number;
+  /** Stall once this many tokens have been sent ... */
+  stallAfterTokens?: number;
+  /** ... for this long; undefined = until the client gives up. */
+  stallMs?: number;
+}
+
+/** A non-streamed answer arrives whole, after the time a model takes to start. */
+export async function sendCompletion(
+  response: ServerResponse,
+  wire: WireFormat,
+  reply: GenerationReply,
+  timing: ReplyTiming,
+  signal: AbortSignal,
+): Promise<void> {
+  await pause(timing.ttftMs, signal);
+  if (!signal.aborted) sendJson(response, 200, wire.completion(reply));
+}
+
+/** Writes one SSE event as its own write; false once the client has gone. */
+async function writeEvent(response: ServerResponse, event: string, signal: AbortSignal): Promise<boolean> {
+  if (signal.aborted || response.destroyed) return false;
+  if (!response.write(event)) {
+    // A slow reader must slow the stream down rather than grow our buffers.
+    await once(response, 'drain', { signal }).catch(() => undefined);
+  }
+  return !signal.aborted;
+}
+
+/**
+ * Streams an answer as server-sent events: headers and the opening events
+ * with the first token after ttftMs (real providers answer headers only once
+ * the model has started), then one event per token at tokensPerSecond.
+ */
+export async function streamCompletion(
+  response: ServerResponse,
+  wire: WireFormat,
+  reply: GenerationReply,
+  timing: ReplyTiming,
+  signal: AbortSignal,
+): Promise<void> {
+  await pause(timing.ttftMs, signal);
+  if (signal.aborted) return;
+  response.writeHead(200, { 'content-type': 'text/event-stream; charset=utf-8', 'cache-control': 'no-cache' });
+  for (const event of wire.streamHead(reply)) {
+    if (!(await writeEvent(response, event, signal))) return;
+  }
+
+  const tokens = splitTokens(reply.answer.text);
+  const intervalMs = timing.tokensPerSecond > 0 ? 1000 / timing.tokensPerSecond : 0;
+  // Paced against a schedule, not per-token sleeps, so timer jitter does not add up.
+  let due = performance.now();
+  for (let sent = 0; sent <= tokens.length; sent++) {
+    if (sent === timing.stallAfterTokens) {
+      await pause(timing.stallMs, signal);
+      if (signal.aborted) return;
+      due = performance.now();
+    }
+    if (sent === tokens.length) break;
+    if (sent > 0 && intervalMs > 0) {
+      due += intervalMs;
+      await pause(due - performance.now(), signal);
+    }
+    if (!(await writeEvent(response, wire.streamDelta(reply, tokens[sent]), signal))) return;
+  }
+
+  for (const event of wire.streamTail(reply)) {
+    if (!(await writeEvent(response, event, signal))) return;
+  }
+  response.end();
+}
