@@ -1,11 +1,17 @@
 import { NestFactory } from '@nestjs/core';
 import { FastifyAdapter, type NestFastifyApplication } from '@nestjs/platform-fastify';
+import { existsSync } from 'node:fs';
 import type { Server } from 'node:http';
 import { AppModule, type AppModuleOptions } from './app.module';
 import { appConfig, type AppConfig } from './config/app.config';
+import { validateEnv } from './config/validate-env';
 
 /** The fully configured application, shared by main.ts and the e2e tests so both run the same thing. */
 export async function createApp(options: AppModuleOptions & { logger?: false } = {}): Promise<NestFastifyApplication> {
+  // Validate before Nest starts, so a bad configuration is one clear message (ConfigValidationError)
+  // instead of a stack trace from Nest's module loader. Values already in the environment win over .env.
+  if (!options.ignoreEnvFile && existsSync('.env')) process.loadEnvFile('.env');
+  validateEnv(process.env);
   const app = await NestFactory.create<NestFastifyApplication>(
     AppModule.forRoot(options),
     new FastifyAdapter({

@@ -1,0 +1,43 @@
+import { spawn } from 'node:child_process';
+import { join } from 'node:path';
+
+/** Runs the real entry point (src/main.ts through ts-node) and collects what it printed. */
+function boot(env: Record<string, string>, timeoutMs = 20_000): Promise<{ code: number | null; stderr: string }> {
+  return new Promise((resolve, reject) => {
+    const child = spawn(process.execPath, ['-r', 'ts-node/register/transpile-only', join(__dirname, '../src/main.ts')], {
+      cwd: join(__dirname, '..'),
+      env: { PATH: process.env.PATH ?? '', NODE_ENV: 'test', ...env },
+      stdio: ['ignore', 'ignore', 'pipe'],
+    });
+    let stderr = '';
+    child.stderr.on('data', (chunk) => (stderr += chunk));
+    const timer = setTimeout(() => {
+      child.kill('SIGKILL');
+      reject(new Error(`boot did not end within ${timeoutMs} ms: ${stderr}`));
+    }, timeoutMs);
+    child.on('exit', (code) => {
+      clearTimeout(timer);
+      resolve({ code, stderr });
+    });
+  });
+}
+
+describe('boot with a bad configuration', () => {
+  it('stops with exit code 1 and one message naming each bad variable', async () => {
+    const { code, stderr } = await boot({
+      LLM_MAX_CONNECTIONS: 'ten',
+      LLM_MAX_QUEUE: '-1',
+      PORT: 'http',
+      OPENAI_API_KEY: 'sk-never-printed',
+      LLM_UPSTREAMS: 'broken',
+    });
+    expect(code).toBe(1);
+    expect(stderr).toContain('Invalid configuration (4 problems)');
+    expect(stderr).toContain('LLM_MAX_CONNECTIONS="ten": expected an integer from 1 to 10000');
+    expect(stderr).toContain('LLM_MAX_QUEUE="-1": expected an integer from 0 to 1000000');
+    expect(stderr).toContain('PORT="http": expected an integer from 0 to 65535');
+    expect(stderr).toContain('LLM_UPSTREAMS="broken"');
+    expect(stderr).not.toContain('sk-never-printed');
+    expect(stderr).not.toMatch(/\n\s+at /); // a message for an operator, not a stack trace
+  }, 30_000);
+});
