@@ -25,7 +25,9 @@ export async function createApp(options: AppModuleOptions & { logger?: false } =
   );
   const config = app.get<AppConfig>(appConfig.KEY);
   // JSON only (anything else is a 415), with the configured size limit and Fastify's poisoning-safe parser.
-  const jsonParser = app.getHttpAdapter().getInstance().getDefaultJsonParser('error', 'error');
+  const fastify = app.getHttpAdapter().getInstance();
+  const jsonParser = fastify.getDefaultJsonParser('error', 'error');
+  fastify.removeContentTypeParser('text/plain');
   app.useBodyParser('application/json', { bodyLimit: config.bodyLimitBytes }, (req, body, done) => jsonParser(req as never, body as never, done));
   app.enableShutdownHooks();
   await app.init();

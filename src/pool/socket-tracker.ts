@@ -35,6 +35,11 @@ export function trackSockets(
 ): void {
   const states = new WeakMap<Socket, SocketState>();
   const isIdle = (socket: Socket) => Object.values(agent.freeSockets).some((list) => list?.includes(socket));
+  // We ended the request (caller gone, deadline): its request or response was destroyed before the socket.
+  const abortedByUs = (socket: Socket) => {
+    const req = (socket as Socket & { _httpMessage?: ClientRequest & { res?: { destroyed: boolean } } })._httpMessage;
+    return Boolean(req && (req.destroyed || req.res?.destroyed));
+  };
   const tag = (socket: Socket, reason: CloseReason) => {
     const state = states.get(socket);
     if (state && !state.reason) state.reason = reason;
@@ -66,11 +71,11 @@ export function trackSockets(
       tag(socket, isIdle(socket) ? (expiredTtl ? 'ttl' : 'idle_expiry') : 'timeout');
     });
     socket.prependListener('end', () => tag(socket, 'server_closed'));
-    socket.prependListener('error', () => tag(socket, isIdle(socket) ? 'server_closed' : 'error'));
+    socket.prependListener('error', () => tag(socket, isIdle(socket) ? 'server_closed' : abortedByUs(socket) ? 'aborted' : 'error'));
     socket.once('close', () => {
       if (!connected) return; // never reached the upstream: counted as a connect error, not a close
       const busy = Boolean((socket as Socket & { _httpMessage?: unknown })._httpMessage);
-      const reason = state.reason ?? (busy ? 'aborted' : opts.maxKeepAlive > 0 ? 'server_closed' : 'keepalive_limit');
+      const reason = state.reason ?? (abortedByUs(socket) ? 'aborted' : busy ? 'error' : opts.maxKeepAlive > 0 ? 'server_closed' : 'keepalive_limit');
       counters.closedByReason[reason]++;
     });
     return socket;
