@@ -7,6 +7,8 @@ export enum LlmErrorCode {
   UPSTREAM_UNAVAILABLE = 'UPSTREAM_UNAVAILABLE',
   UPSTREAM_ERROR = 'UPSTREAM_ERROR',
   CLIENT_CLOSED = 'CLIENT_CLOSED',
+  BUDGET_EXCEEDED = 'BUDGET_EXCEEDED',
+  INVALID_OUTPUT = 'INVALID_OUTPUT',
 }
 
 const STATUS_BY_CODE: Record<LlmErrorCode, number> = {
@@ -19,6 +21,9 @@ const STATUS_BY_CODE: Record<LlmErrorCode, number> = {
   [LlmErrorCode.UPSTREAM_ERROR]: 502,
   // nginx's "client closed request": nobody reads it, but logs and stats do
   [LlmErrorCode.CLIENT_CLOSED]: 499,
+  [LlmErrorCode.BUDGET_EXCEEDED]: 429,
+  // The model answered, but not in the shape asked for, even after a retry.
+  [LlmErrorCode.INVALID_OUTPUT]: 502,
 };
 
 export interface LlmExceptionOptions {
