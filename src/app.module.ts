@@ -7,6 +7,8 @@ import { appConfig } from './config/app.config';
 import { healthConfig } from './config/health.config';
 import { llmConfig, type LlmConfig } from './config/llm.config';
 import { validateEnv } from './config/validate-env';
+import { costConfig } from './cost/cost.config';
+import { CostModule } from './cost/cost.module';
 import { HealthModule } from './health/health.module';
 import { LlmModule } from './llm/llm.module';
 import { StatsModule } from './stats/stats.module';
@@ -27,9 +29,10 @@ export class AppModule {
           isGlobal: true,
           cache: true,
           ignoreEnvFile: options.ignoreEnvFile,
-          load: [appConfig, llmConfig, healthConfig],
+          load: [appConfig, llmConfig, healthConfig, costConfig],
           validate: validateEnv,
         }),
+        CostModule,
         LlmModule.forRootAsync({ inject: [llmConfig.KEY], useFactory: (config: LlmConfig) => config }),
         StatsModule,
         HealthModule,

@@ -27,6 +27,18 @@ export class EnvReader {
     return value;
   }
 
+  /** A finite decimal number, or undefined when unset. */
+  decimal(name: string, min: number, unit = ''): number | undefined {
+    const raw = this.raw(name);
+    if (raw === undefined) return undefined;
+    const value = Number(raw);
+    if (!/^\d+(\.\d+)?$/.test(raw) || !Number.isFinite(value) || value < min) {
+      this.fail(name, raw, `a number ≥ ${min}${unit ? ` (${unit})` : ''}`);
+      return undefined;
+    }
+    return value;
+  }
+
   bool(name: string, fallback: boolean): boolean {
     const raw = this.raw(name)?.toLowerCase();
     if (raw === undefined) return fallback;

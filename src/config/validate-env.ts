@@ -1,3 +1,4 @@
+import { parseCostEnv } from '../cost/cost.config';
 import { parseAppEnv } from './app.config';
 import { EnvReader, ConfigValidationError } from './env-reader';
 import { parseHealthEnv } from './health.config';
@@ -12,6 +13,7 @@ export function validateEnv(env: Record<string, unknown>): Record<string, unknow
   parseAppEnv(reader);
   parseLlmEnv(reader);
   parseHealthEnv(reader);
+  parseCostEnv(reader);
   if (reader.problems.length > 0) throw new ConfigValidationError(reader.problems);
   return env;
 }

@@ -1,8 +1,9 @@
 import { Injectable } from '@nestjs/common';
 import { LlmErrorCode, LlmException } from '../common/llm.exception';
 import type { UpstreamConfig } from '../config/llm.config';
+import { SpendTracker } from '../cost/spend-tracker';
 import { UpstreamCatalog } from '../pool/upstream-catalog';
-import type { ChatCompletion, ChatCompletionChunk, ChatCompletionRequest, EmbeddingsRequest, EmbeddingsResponse, Usage } from './chat.types';
+import { messageText, type ChatCompletion, type ChatCompletionChunk, type ChatCompletionRequest, type EmbeddingsRequest, type EmbeddingsResponse, type Usage } from './chat.types';
 import { CODECS } from './codecs';
 import { sseEvents } from './sse-events';
 import { UpstreamClient } from './upstream-client';
@@ -42,6 +43,7 @@ export class LlmService {
   constructor(
     private readonly catalog: UpstreamCatalog,
     private readonly client: UpstreamClient,
+    private readonly spend: SpendTracker,
   ) {}
 
   /** `openai/gpt-4o`, `vllm-a/meta-llama/Llama-3-8B`, or a bare model on the default upstream. */
@@ -59,26 +61,33 @@ export class LlmService {
 
   async chat(request: ChatCompletionRequest, options: CallOptions = {}): Promise<ChatResult> {
     const { upstream, model } = this.route(request.model);
+    this.spend.assertWithinBudget();
     const codec = CODECS[upstream.wire];
     const call = codec.encodeChat(request, model, false);
     const started = performance.now();
     const body = await this.client.json(upstream, { ...call, headers: codec.headers(upstream.apiKeys[0]), signal: options.signal });
-    return { upstream: upstream.name, model, completion: codec.decodeChat(body, model), latencyMs: performance.now() - started };
+    const completion = codec.decodeChat(body, model);
+    if (completion.usage) this.spend.record(upstream.name, model, completion.usage);
+    return { upstream: upstream.name, model, completion, latencyMs: performance.now() - started };
   }
 
   async chatStream(request: ChatCompletionRequest, options: CallOptions = {}): Promise<ChatStream> {
     const { upstream, model } = this.route(request.model);
+    this.spend.assertWithinBudget();
     const codec = CODECS[upstream.wire];
     const call = codec.encodeChat(request, model, true);
     const { body } = await this.client.stream(upstream, { ...call, headers: codec.headers(upstream.apiKeys[0]), signal: options.signal });
     const decoder = codec.streamDecoder(model);
+    const spend = this.spend;
     let usage: Usage | undefined;
+    let streamedChunks = 0;
 
     async function* chunks(): AsyncGenerator<ChatCompletionChunk> {
       try {
         for await (const event of sseEvents(body)) {
           for (const chunk of decoder.decode(event)) {
             if (chunk.usage) usage = chunk.usage;
+            if (chunk.choices[0]?.delta?.content) streamedChunks++;
             yield chunk;
           }
           if (decoder.done) break;
@@ -89,6 +98,8 @@ export class LlmService {
         // (caller gone, error): destroy it, which aborts the upstream generation.
         if (decoder.done) body.resume();
         else body.destroy();
+        // A stream cut short still cost what was generated: estimate it (a chunk is about a token) rather than record nothing.
+        spend.record(upstream.name, model, usage ?? { prompt_tokens: estimatePromptTokens(request), completion_tokens: streamedChunks });
       }
     }
     return { upstream: upstream.name, model, chunks: chunks(), usage: () => usage };
@@ -96,9 +107,17 @@ export class LlmService {
 
   async embeddings(request: EmbeddingsRequest, options: CallOptions = {}): Promise<EmbeddingsResponse> {
     const { upstream, model } = this.route(request.model);
+    this.spend.assertWithinBudget();
     const codec = CODECS[upstream.wire];
     const call = codec.encodeEmbeddings(request, model);
     const body = await this.client.json(upstream, { ...call, headers: codec.headers(upstream.apiKeys[0]), signal: options.signal });
-    return codec.decodeEmbeddings(body);
+    const response = codec.decodeEmbeddings(body);
+    if (response.usage) this.spend.record(upstream.name, model, response.usage);
+    return response;
   }
+}
+
+/** About four characters a token: only for streams that ended before the upstream reported usage. */
+function estimatePromptTokens(request: ChatCompletionRequest): number {
+  return Math.ceil(request.messages.reduce((n, m) => n + messageText(m).length, 0) / 4);
 }
