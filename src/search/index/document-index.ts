@@ -1,0 +1,209 @@
+import { Inject, Injectable, Logger, type BeforeApplicationShutdown, type OnModuleInit } from '@nestjs/common';
+import sampleCorpus from '../sample-corpus.json';
+import { searchConfig, type SearchConfig } from '../search.config';
+import { documentNotFound, indexFull, indexWriteFailed } from '../search.errors';
+import type { DocumentMetadata, StoredDocument } from '../search.types';
+import { Bm25Index, type ScoredId } from './bm25-index';
+import { CommitQueue, type CommitOutcome } from './commit-queue';
+import { IndexStore } from './index-store';
+import { tokenize } from './tokenizer';
+import { VectorIndex } from './vector-index';
+
+type IndexChange =
+  | { kind: 'upsert'; documents: StoredDocument[]; terms: string[][] }
+  | { kind: 'delete'; id: string }
+  // Vectors are derived data, already applied in memory: this only writes them down.
+  | { kind: 'vectors' };
+
+export function matchesFilter(metadata: DocumentMetadata, filter: DocumentMetadata | undefined): boolean {
+  if (!filter) return true;
+  for (const key of Object.keys(filter)) {
+    if (!Object.hasOwn(metadata, key) || metadata[key] !== filter[key]) return false;
+  }
+  return true;
+}
+
+function termsOf(document: StoredDocument): string[] {
+  return tokenize(document.title ? `${document.title}\n${document.text}` : document.text);
+}
+
+/**
+ * The documents, their BM25 and vector indexes, and the file they persist to.
+ * A change is on disk before it is visible or acknowledged: commits write a
+ * snapshot with the change applied, then apply it in memory, so a failed write
+ * changes nothing and a search never sees a document that might be lost.
+ */
+@Injectable()
+export class DocumentIndex implements OnModuleInit, BeforeApplicationShutdown {
+  private readonly logger = new Logger('Search');
+  private readonly documents = new Map<string, StoredDocument>();
+  private readonly lexical = new Bm25Index();
+  private readonly vectors = new VectorIndex();
+  /** Ids still waiting for a vector (only tracked when an embeddings model is configured). */
+  private readonly unembedded = new Set<string>();
+  private readonly store: IndexStore;
+  private readonly queue = new CommitQueue<IndexChange>((changes) => this.commit(changes));
+
+  constructor(@Inject(searchConfig.KEY) private readonly config: SearchConfig) {
+    this.store = new IndexStore(config.dataDir);
+  }
+
+  async onModuleInit(): Promise<void> {
+    await this.store.prepare();
+    const loaded = await this.store.load();
+    if (loaded) {
+      // Vectors from another model live in another space: drop them, they are re-embedded lazily.
+      const keepVectors = loaded.embeddingModel !== null && loaded.embeddingModel === this.config.embeddingModel;
+      for (const document of loaded.documents) {
+        this.put(keepVectors || !document.vector ? document : { ...document, vector: undefined }, termsOf(document));
+      }
+      this.logger.log(`loaded ${this.documents.size} documents (${this.vectors.size} with vectors) from ${this.store.file}`);
+    } else if (this.config.sampleCorpus) {
+      await this.upsert(sampleCorpus.map((entry) => ({ id: entry.id, title: entry.title, text: entry.text, metadata: entry.metadata })));
+      this.logger.log(`no index at ${this.store.file}: seeded the ${this.documents.size}-document sample corpus`);
+    }
+  }
+
+  /** Writes still queued reach the disk before the process exits. */
+  async beforeApplicationShutdown(): Promise<void> {
+    await this.queue.idle();
+  }
+
+  get size(): number {
+    return this.documents.size;
+  }
+
+  get(id: string): StoredDocument | undefined {
+    return this.documents.get(id);
+  }
+
+  /** Refuses early (before any embedding is paid for) a batch that cannot fit; the commit checks again. */
+  assertCapacity(ids: readonly string[]): void {
+    const adding = ids.filter((id) => !this.documents.has(id)).length;
+    if (this.documents.size + adding > this.config.maxDocuments) throw indexFull(this.config.maxDocuments, this.documents.size, adding);
+  }
+
+  /** Inserts or replaces documents by id; resolves once they are on disk. */
+  upsert(documents: StoredDocument[]): Promise<void> {
+    // Tokenized here, not in the commit, so the group commit's critical section stays short.
+    return this.queue.submit({ kind: 'upsert', documents, terms: documents.map(termsOf) });
+  }
+
+  /** Deletes a document; resolves once the deletion is on disk, rejects with 404 for an unknown id. */
+  remove(id: string): Promise<void> {
+    if (!this.documents.has(id)) return Promise.reject(documentNotFound(id));
+    return this.queue.submit({ kind: 'delete', id });
+  }
+
+  lexicalSearch(terms: readonly string[], limit: number, filter?: DocumentMetadata): ScoredId[] {
+    return this.lexical.search(terms, limit, this.acceptor(filter));
+  }
+
+  vectorSearch(query: Float32Array, limit: number, filter?: DocumentMetadata): ScoredId[] {
+    return this.vectors.search(query, limit, this.acceptor(filter));
+  }
+
+  /** Up to `limit` documents that have no vector yet. */
+  missingVectors(limit: number): StoredDocument[] {
+    const missing: StoredDocument[] = [];
+    for (const id of this.unembedded) {
+      if (missing.length >= limit) break;
+      missing.push(this.documents.get(id)!);
+    }
+    return missing;
+  }
+
+  /**
+   * Gives documents the vectors embedded for them, unless they were replaced or
+   * deleted meanwhile; usable at once, written to disk in the background.
+   */
+  attachVectors(embedded: { document: StoredDocument; vector: Float32Array }[]): void {
+    let attached = 0;
+    for (const { document, vector } of embedded) {
+      if (this.documents.get(document.id) !== document) continue;
+      this.put({ ...document, vector }, undefined);
+      attached++;
+    }
+    if (attached === 0) return;
+    this.queue.submit({ kind: 'vectors' }).catch((error: unknown) => {
+      // Only a cache of vectors is at stake: they are embedded again after a restart.
+      this.logger.warn(`could not save ${attached} new vectors: ${(error as Error).message}`);
+    });
+  }
+
+  private acceptor(filter: DocumentMetadata | undefined): ((id: string) => boolean) | undefined {
+    if (!filter || Object.keys(filter).length === 0) return undefined;
+    return (id) => matchesFilter(this.documents.get(id)!.metadata, filter);
+  }
+
+  /** Makes a document visible; `terms` undefined keeps its BM25 entry (only its vector changed). */
+  private put(document: StoredDocument, terms: string[] | undefined): void {
+    this.documents.set(document.id, document);
+    if (terms) this.lexical.add(document.id, terms);
+    if (document.vector) {
+      this.vectors.set(document.id, document.vector);
+      this.unembedded.delete(document.id);
+    } else {
+      this.vectors.remove(document.id);
+      if (this.config.embeddingModel) this.unembedded.add(document.id);
+    }
+  }
+
+  private drop(id: string): void {
+    this.documents.delete(id);
+    this.lexical.remove(id);
+    this.vectors.remove(id);
+    this.unembedded.delete(id);
+  }
+
+  /** One group commit: decide each change against the state it will meet, write the result, then apply it. */
+  private async commit(changes: IndexChange[]): Promise<CommitOutcome[]> {
+    // id -> the document after this group (null: deleted), with the terms to index it by
+    const overlay = new Map<string, { document: StoredDocument; terms: string[] } | null>();
+    const current = (id: string) => (overlay.has(id) ? overlay.get(id) !== null : this.documents.has(id));
+    let size = this.documents.size;
+    let dirty = false;
+    const outcomes = changes.map((change): CommitOutcome => {
+      switch (change.kind) {
+        case 'upsert': {
+          const adding = change.documents.filter((document) => !current(document.id)).length;
+          if (size + adding > this.config.maxDocuments) return indexFull(this.config.maxDocuments, size, adding);
+          change.documents.forEach((document, index) => overlay.set(document.id, { document, terms: change.terms[index] }));
+          size += adding;
+          dirty = true;
+          return undefined;
+        }
+        case 'delete':
+          if (!current(change.id)) return documentNotFound(change.id);
+          overlay.set(change.id, null);
+          size--;
+          dirty = true;
+          return undefined;
+        case 'vectors':
+          dirty = true;
+          return undefined;
+      }
+    });
+    if (!dirty) return outcomes;
+
+    const snapshot: StoredDocument[] = [];
+    for (const [id, document] of this.documents) {
+      const next = overlay.get(id);
+      if (next === undefined) snapshot.push(document);
+      else if (next !== null) snapshot.push(next.document);
+    }
+    for (const [id, next] of overlay) if (next && !this.documents.has(id)) snapshot.push(next.document);
+    try {
+      await this.store.save(snapshot, this.config.embeddingModel);
+    } catch (error) {
+      this.logger.error(`saving ${this.store.file} failed: ${(error as Error).message}`);
+      throw indexWriteFailed(error);
+    }
+
+    for (const [id, next] of overlay) {
+      if (next) this.put(next.document, next.terms);
+      else this.drop(id);
+    }
+    return outcomes;
+  }
+}

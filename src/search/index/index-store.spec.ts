@@ -1,0 +1,82 @@
+import { mkdtemp, readdir, readFile, rm, writeFile } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import type { StoredDocument } from '../search.types';
+import { IndexFileError, IndexStore } from './index-store';
+import { normalize } from './vector-index';
+
+describe('IndexStore', () => {
+  let dir: string;
+  let store: IndexStore;
+
+  beforeEach(async () => {
+    dir = join(await mkdtemp(join(tmpdir(), 'index-store-')), 'nested', 'search');
+    store = new IndexStore(dir);
+    await store.prepare();
+  });
+  afterEach(async () => {
+    await rm(join(dir, '..', '..'), { recursive: true, force: true });
+  });
+
+  const documents: StoredDocument[] = [
+    { id: 'a', title: 'Alpha', text: 'first\nline "quoted" ünïcode', metadata: { lang: 'en', year: 2024, draft: false } },
+    { id: 'b', text: 'no title', metadata: {}, vector: normalize([3, 4, 0]) },
+  ];
+
+  it('creates its directory and finds no index there at first', async () => {
+    expect(await readdir(dir)).toEqual([]);
+    expect(await store.load()).toBeUndefined();
+  });
+
+  it('loads exactly what it saved: documents, metadata types and float32 vectors', async () => {
+    await store.save(documents, 'sim/sim-embed-1');
+    const loaded = await store.load();
+    expect(loaded?.embeddingModel).toBe('sim/sim-embed-1');
+    expect(loaded?.documents).toEqual(documents);
+    expect(loaded?.documents[1].vector).toBeInstanceOf(Float32Array);
+    expect(Array.from(loaded!.documents[1].vector!)).toEqual([0.6000000238418579, 0.800000011920929, 0]);
+    expect('title' in loaded!.documents[1]).toBe(false);
+  });
+
+  it('round-trips an index larger than one write chunk', async () => {
+    const many = Array.from({ length: 300 }, (_, i) => ({ id: `d${i}`, text: `document ${i} `.repeat(400), metadata: { i } }));
+    await store.save(many, undefined);
+    const loaded = await store.load();
+    expect(loaded?.embeddingModel).toBeNull();
+    expect(loaded?.documents).toEqual(many);
+  });
+
+  it('keeps the previous file whole when a save fails midway, and leaves no temp file', async () => {
+    await store.save(documents, undefined);
+    const before = await readFile(store.file, 'utf8');
+    // JSON cannot encode a BigInt: serialising the second document throws after the first was written.
+    const poisoned = [documents[0], { id: 'x', text: 't', metadata: { n: 1n as unknown as number } }];
+    await expect(store.save(poisoned, undefined)).rejects.toThrow(/BigInt/);
+    expect(await readFile(store.file, 'utf8')).toBe(before);
+    expect(await readdir(dir)).toEqual(['index.jsonl']);
+  });
+
+  it('removes temp files a crashed process left behind, not those of a live one', async () => {
+    await store.save(documents, undefined);
+    const deadPid = 2 ** 22 + 1; // above Linux's pid_max: never a running process
+    await writeFile(join(dir, `index.jsonl.${deadPid}.abc.tmp`), '{"half": ');
+    await writeFile(join(dir, `index.jsonl.${process.pid}.def.tmp`), '{"being written": ');
+    await writeFile(join(dir, 'unrelated.txt'), 'keep me');
+    await store.prepare();
+    expect((await readdir(dir)).sort()).toEqual(['index.jsonl', `index.jsonl.${process.pid}.def.tmp`, 'unrelated.txt']);
+    expect((await store.load())?.documents).toHaveLength(2);
+  });
+
+  it.each([
+    ['not JSON', 'garbage\n', /\(line 1\): Unexpected token/],
+    ['a foreign file', '{"hello":"world"}\n', /expected a "llm-service.search-index" header/],
+    ['a malformed document', '{"format":"llm-service.search-index","version":1,"savedAt":"x","embeddingModel":null,"documents":1}\n{"id":5}\n', /\(line 2\): malformed document/],
+    ['a truncated file', '{"format":"llm-service.search-index","version":1,"savedAt":"x","embeddingModel":null,"documents":3}\n{"id":"a","text":"t","metadata":{}}\n', /promises 3 documents, the file holds 1/],
+    ['an empty file', '', /the file is empty/],
+  ])('refuses %s rather than start empty over it', async (_, content, message) => {
+    await writeFile(store.file, content);
+    const failure = store.load();
+    await expect(failure).rejects.toBeInstanceOf(IndexFileError);
+    await expect(failure).rejects.toThrow(message);
+  });
+});

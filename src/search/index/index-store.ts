@@ -1,0 +1,217 @@
+import { randomUUID } from 'node:crypto';
+import { mkdir, open, readdir, rename, unlink } from 'node:fs/promises';
+import { join } from 'node:path';
+import { createInterface } from 'node:readline';
+import type { DocumentMetadata, StoredDocument } from '../search.types';
+
+const FORMAT = 'llm-service.search-index';
+const VERSION = 1;
+// Large enough that a write is a few syscalls per megabyte, small enough not to double the heap.
+const WRITE_CHUNK_CHARS = 1 << 20;
+
+interface IndexFileHeader {
+  format: typeof FORMAT;
+  version: typeof VERSION;
+  savedAt: string;
+  /** The model the vectors came from; vectors of another model are dropped at load. */
+  embeddingModel: string | null;
+  documents: number;
+}
+
+export interface LoadedIndex {
+  embeddingModel: string | null;
+  documents: StoredDocument[];
+}
+
+/** The index file is unreadable: the boot stops rather than overwrite what may be someone's only copy. */
+export class IndexFileError extends Error {
+  constructor(file: string, line: number, reason: string) {
+    super(`search index ${file} is not a valid index file (line ${line}): ${reason}`);
+    this.name = 'IndexFileError';
+  }
+}
+
+/**
+ * The index on disk: JSON lines (a header, then one document per line, vectors
+ * as base64 float32), so it loads as a stream and is rebuilt into BM25 at boot.
+ * Every save replaces the file atomically: temp file in the same directory,
+ * fsync, rename over the old one, fsync the directory. A crash leaves the old
+ * file or the new one, never a mix.
+ */
+export class IndexStore {
+  readonly file: string;
+
+  constructor(
+    readonly dir: string,
+    private readonly fileName = 'index.jsonl',
+  ) {
+    this.file = join(dir, fileName);
+  }
+
+  /**
+   * Creates the directory and removes temp files a crash mid-save left behind
+   * (those of a process that no longer runs: a live one may be renaming its own).
+   */
+  async prepare(): Promise<void> {
+    await mkdir(this.dir, { recursive: true });
+    const temp = new RegExp(`^${this.fileName.replace(/\./g, '\\.')}\\.(\\d+)\\..+\\.tmp$`);
+    for (const name of await readdir(this.dir)) {
+      const pid = temp.exec(name)?.[1];
+      if (pid !== undefined && !isRunning(Number(pid))) await unlink(join(this.dir, name)).catch(() => undefined);
+    }
+  }
+
+  /** The saved index, or undefined when there is none yet. */
+  async load(): Promise<LoadedIndex | undefined> {
+    let handle;
+    try {
+      handle = await open(this.file, 'r');
+    } catch (error) {
+      if ((error as NodeJS.ErrnoException).code === 'ENOENT') return undefined;
+      throw error;
+    }
+    const lines = createInterface({ input: handle.createReadStream({ encoding: 'utf8', autoClose: false }), crlfDelay: Infinity });
+    let header: IndexFileHeader | undefined;
+    const documents: StoredDocument[] = [];
+    let lineNumber = 0;
+    try {
+      for await (const line of lines) {
+        lineNumber++;
+        if (line.length === 0) continue;
+        let value: unknown;
+        try {
+          value = JSON.parse(line);
+        } catch (error) {
+          throw new IndexFileError(this.file, lineNumber, (error as Error).message);
+        }
+        if (!header) header = this.parseHeader(value, lineNumber);
+        else documents.push(this.parseDocument(value, lineNumber));
+      }
+    } finally {
+      lines.close();
+      await handle.close();
+    }
+    if (!header) throw new IndexFileError(this.file, lineNumber, 'the file is empty');
+    if (header.documents !== documents.length) {
+      throw new IndexFileError(this.file, lineNumber, `the header promises ${header.documents} documents, the file holds ${documents.length}`);
+    }
+    return { embeddingModel: header.embeddingModel, documents };
+  }
+
+  /** Replaces the saved index with exactly these documents; resolves once they are on disk. */
+  async save(documents: readonly StoredDocument[], embeddingModel: string | undefined): Promise<void> {
+    const temp = join(this.dir, `${this.fileName}.${process.pid}.${randomUUID()}.tmp`);
+    const handle = await open(temp, 'wx', 0o600);
+    try {
+      const header: IndexFileHeader = {
+        format: FORMAT,
+        version: VERSION,
+        savedAt: new Date().toISOString(),
+        embeddingModel: embeddingModel ?? null,
+        documents: documents.length,
+      };
+      let chunk = `${JSON.stringify(header)}\n`;
+      for (const document of documents) {
+        chunk += `${serializeDocument(document)}\n`;
+        if (chunk.length >= WRITE_CHUNK_CHARS) {
+          await handle.write(chunk);
+          chunk = '';
+        }
+      }
+      await handle.write(chunk);
+      await handle.sync();
+    } catch (error) {
+      await handle.close().catch(() => undefined);
+      await unlink(temp).catch(() => undefined);
+      throw error;
+    }
+    await handle.close();
+    try {
+      await rename(temp, this.file);
+    } catch (error) {
+      await unlink(temp).catch(() => undefined);
+      throw error;
+    }
+    await syncDirectory(this.dir);
+  }
+
+  private parseHeader(value: unknown, line: number): IndexFileHeader {
+    const header = value as Partial<IndexFileHeader> | null;
+    if (header?.format !== FORMAT) throw new IndexFileError(this.file, line, `expected a "${FORMAT}" header`);
+    if (header.version !== VERSION) throw new IndexFileError(this.file, line, `unsupported version ${String(header.version)}`);
+    if (!Number.isSafeInteger(header.documents) || (header.embeddingModel !== null && typeof header.embeddingModel !== 'string')) {
+      throw new IndexFileError(this.file, line, 'malformed header');
+    }
+    return header as IndexFileHeader;
+  }
+
+  private parseDocument(value: unknown, line: number): StoredDocument {
+    const raw = value as { id?: unknown; title?: unknown; text?: unknown; metadata?: unknown; vector?: unknown } | null;
+    const valid =
+      typeof raw?.id === 'string' &&
+      typeof raw.text === 'string' &&
+      (raw.title === undefined || typeof raw.title === 'string') &&
+      (raw.vector === undefined || typeof raw.vector === 'string') &&
+      isFlatMetadata(raw.metadata);
+    if (!valid) throw new IndexFileError(this.file, line, 'malformed document');
+    return {
+      id: raw.id as string,
+      ...(raw.title !== undefined && { title: raw.title as string }),
+      text: raw.text as string,
+      metadata: raw.metadata as DocumentMetadata,
+      ...(raw.vector !== undefined && { vector: decodeVector(raw.vector as string) }),
+    };
+  }
+}
+
+function serializeDocument(document: StoredDocument): string {
+  return JSON.stringify({
+    id: document.id,
+    title: document.title,
+    text: document.text,
+    metadata: document.metadata,
+    vector: document.vector ? encodeVector(document.vector) : undefined,
+  });
+}
+
+function isFlatMetadata(value: unknown): value is DocumentMetadata {
+  if (typeof value !== 'object' || value === null || Array.isArray(value)) return false;
+  return Object.values(value).every((entry) => typeof entry === 'string' || typeof entry === 'boolean' || (typeof entry === 'number' && Number.isFinite(entry)));
+}
+
+// Base64 float32 is a third the size of decimal JSON numbers and parses without a number parser.
+export function encodeVector(vector: Float32Array): string {
+  return Buffer.from(vector.buffer, vector.byteOffset, vector.byteLength).toString('base64');
+}
+
+export function decodeVector(base64: string): Float32Array {
+  const bytes = Buffer.from(base64, 'base64');
+  // Copied into its own buffer: Float32Array needs 4-byte alignment that a pooled Buffer may not have.
+  const vector = new Float32Array(bytes.length >>> 2);
+  new Uint8Array(vector.buffer).set(bytes.subarray(0, vector.length * 4));
+  return vector;
+}
+
+function isRunning(pid: number): boolean {
+  try {
+    process.kill(pid, 0);
+    return true;
+  } catch (error) {
+    // EPERM: it runs, as another user.
+    return (error as NodeJS.ErrnoException).code === 'EPERM';
+  }
+}
+
+/** Makes the rename itself durable. Windows cannot open a directory for fsync; the rename is as durable as it gets there. */
+async function syncDirectory(dir: string): Promise<void> {
+  let handle;
+  try {
+    handle = await open(dir, 'r');
+    await handle.sync();
+  } catch (error) {
+    const code = (error as NodeJS.ErrnoException).code;
+    if (code !== 'EISDIR' && code !== 'EPERM' && code !== 'EINVAL' && code !== 'ENOTSUP') throw error;
+  } finally {
+    await handle?.close();
+  }
+}
