@@ -1,0 +1,42 @@
+import { Inject, Logger, Module, OnModuleInit } from '@nestjs/common';
+import { APP_GUARD } from '@nestjs/core';
+import { ThrottlerModule } from '@nestjs/throttler';
+import { securityConfig, type SecurityConfig } from '../config/security.config';
+import { ApiKeyGuard } from './api-key.guard';
+import { CallerThrottlerGuard } from './caller-throttler.guard';
+import { KeyMatcher } from './key-matcher';
+
+/** Caller keys, the admin key and the per-caller rate limit, as global guards. */
+@Module({
+  imports: [
+    ThrottlerModule.forRootAsync({
+      inject: [securityConfig.KEY],
+      useFactory: (security: SecurityConfig) => ({
+        throttlers: [{ ttl: 60_000, limit: Math.max(1, security.rateLimitPerMinute) }],
+        skipIf: () => security.rateLimitPerMinute === 0,
+      }),
+    }),
+  ],
+  providers: [
+    { provide: KeyMatcher, inject: [securityConfig.KEY], useFactory: (security: SecurityConfig) => new KeyMatcher(security) },
+    // In this order: the caller is identified before its budget is counted, and a refused key spends none.
+    { provide: APP_GUARD, useClass: ApiKeyGuard },
+    { provide: APP_GUARD, useClass: CallerThrottlerGuard },
+  ],
+})
+export class AuthModule implements OnModuleInit {
+  private readonly logger = new Logger('Auth');
+
+  constructor(@Inject(securityConfig.KEY) private readonly security: SecurityConfig) {}
+
+  onModuleInit(): void {
+    const { apiKeyDigests, adminKeyDigest, rateLimitPerMinute } = this.security;
+    if (apiKeyDigests.length === 0) {
+      this.logger.warn('SERVICE_API_KEYS is not set: /v1/* is open to anyone who can reach this service');
+    } else {
+      this.logger.log(`/v1/* needs one of ${apiKeyDigests.length} API key(s) (Authorization: Bearer)`);
+    }
+    this.logger.log(adminKeyDigest ? 'admin routes enabled (/v1/admin/*, SERVICE_ADMIN_KEY)' : 'admin routes disabled (no SERVICE_ADMIN_KEY)');
+    this.logger.log(rateLimitPerMinute > 0 ? `rate limit: ${rateLimitPerMinute} requests per minute per caller` : 'rate limit: off');
+  }
+}
