@@ -38,6 +38,8 @@ describe('POST /v1/chat/completions through the pools', () => {
       LLM_CLAUDE_WIRE: 'anthropic',
       LLM_PROVIDER: 'sim',
       LLM_MODEL: 'sim-1',
+      // Errors must reach the caller as the upstream sent them; retries have their own tests.
+      LLM_MAX_RETRIES: '0',
     });
   });
   afterAll(async () => {
@@ -116,7 +118,8 @@ describe('POST /v1/chat/completions through the pools', () => {
   });
 
   it('reports a reset upstream connection as 502, never a hang', async () => {
-    simulator.setFaults({ reset: true, count: 1 });
+    // Twice: a reset on a reused socket alone is taken for a stale socket and repeated once.
+    simulator.setFaults({ reset: true, count: 2 });
     const response = await postJson(url(), chat('hi', { model: 'sim/sim-1' }));
     expect(response.status).toBe(502);
     expect(response.json.error.code).toBe('UPSTREAM_UNAVAILABLE');

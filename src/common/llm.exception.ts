@@ -8,6 +8,8 @@ export enum LlmErrorCode {
   UPSTREAM_ERROR = 'UPSTREAM_ERROR',
   CLIENT_CLOSED = 'CLIENT_CLOSED',
   BUDGET_EXCEEDED = 'BUDGET_EXCEEDED',
+  CIRCUIT_OPEN = 'CIRCUIT_OPEN',
+  SHUTTING_DOWN = 'SHUTTING_DOWN',
   INVALID_OUTPUT = 'INVALID_OUTPUT',
 }
 
@@ -22,6 +24,8 @@ const STATUS_BY_CODE: Record<LlmErrorCode, number> = {
   // nginx's "client closed request": nobody reads it, but logs and stats do
   [LlmErrorCode.CLIENT_CLOSED]: 499,
   [LlmErrorCode.BUDGET_EXCEEDED]: 429,
+  [LlmErrorCode.CIRCUIT_OPEN]: 503,
+  [LlmErrorCode.SHUTTING_DOWN]: 503,
   // The model answered, but not in the shape asked for, even after a retry.
   [LlmErrorCode.INVALID_OUTPUT]: 502,
 };

@@ -14,6 +14,10 @@ export interface PoolSettings {
   timeoutMs: number;
   poolTimeoutMs: number;
   maxQueue: number;
+  maxRetries: number;
+  idleTimeoutMs: number;
+  circuitFailureThreshold: number;
+  circuitOpenMs: number;
 }
 
 export interface UpstreamConfig {
@@ -25,6 +29,8 @@ export interface UpstreamConfig {
   apiKeys: string[];
   defaultModel?: string;
   pool: PoolSettings;
+  /** `upstream/model` to answer instead while this upstream's circuit is open or it cannot be reached. */
+  fallback?: string;
   /** The embedded simulator stands in for a provider (no keys configured). */
   embedded: boolean;
 }
@@ -47,6 +53,10 @@ const POOL_KNOBS: Record<keyof PoolSettings, { suffix: string; min: number; max:
   timeoutMs: { suffix: 'TIMEOUT_MS', min: 1, max: 3_600_000, unit: 'ms' },
   poolTimeoutMs: { suffix: 'POOL_TIMEOUT_MS', min: 1, max: 600_000, unit: 'ms' },
   maxQueue: { suffix: 'MAX_QUEUE', min: 0, max: 1_000_000, unit: 'requests' },
+  maxRetries: { suffix: 'MAX_RETRIES', min: 0, max: 10, unit: 'retries' },
+  idleTimeoutMs: { suffix: 'IDLE_TIMEOUT_MS', min: 1, max: 3_600_000, unit: 'ms' },
+  circuitFailureThreshold: { suffix: 'CIRCUIT_FAILURES', min: 1, max: 1_000, unit: 'consecutive failures' },
+  circuitOpenMs: { suffix: 'CIRCUIT_OPEN_MS', min: 100, max: 3_600_000, unit: 'ms' },
 };
 
 export const POOL_DEFAULTS: Omit<PoolSettings, 'maxKeepAlive'> = {
@@ -60,6 +70,12 @@ export const POOL_DEFAULTS: Omit<PoolSettings, 'maxKeepAlive'> = {
   timeoutMs: 600_000,
   poolTimeoutMs: 5_000,
   maxQueue: 256,
+  // The official SDKs retry twice.
+  maxRetries: 2,
+  // A stream silent this long has stalled; generous, since a model may pause between tokens.
+  idleTimeoutMs: 60_000,
+  circuitFailureThreshold: 5,
+  circuitOpenMs: 30_000,
 };
 
 const BUILT_IN_MODELS: Record<string, string> = {
@@ -70,7 +86,7 @@ const BUILT_IN_MODELS: Record<string, string> = {
 };
 
 // `LLM_<NAME>_<KNOB>` must never read as a global knob (e.g. an upstream "pool" + TIMEOUT_MS).
-const RESERVED_NAMES = new Set(['pool', 'connect', 'max', 'keepalive', 'socket', 'simulator-tls', 'ready', 'ca', 'upstreams']);
+const RESERVED_NAMES = new Set(['pool', 'connect', 'max', 'keepalive', 'socket', 'idle', 'circuit', 'ready', 'ca', 'upstreams', 'budget', 'prices']);
 const NAME_PATTERN = /^[a-z][a-z0-9-]{0,39}$/;
 
 export function envName(upstream: string): string {
@@ -146,6 +162,15 @@ export function parseLlmEnv(env: EnvReader): LlmConfig {
   });
 
   const names = upstreams.map((u) => u.name);
+  for (const upstream of upstreams) {
+    const name = `LLM_${envName(upstream.name)}_FALLBACK`;
+    const fallback = env.raw(name);
+    if (!fallback) continue;
+    const target = fallback.slice(0, fallback.indexOf('/'));
+    if (!fallback.includes('/') || !names.includes(target) || target === upstream.name) {
+      env.fail(name, fallback, `another configured upstream as upstream/model (one of ${names.filter((n) => n !== upstream.name).join(', ') || 'none'})`);
+    } else upstream.fallback = fallback;
+  }
   const defaultUpstream = env.raw('LLM_PROVIDER')?.toLowerCase() ?? names[0] ?? 'simulator';
   if (names.length > 0 && !names.includes(defaultUpstream)) {
     env.fail('LLM_PROVIDER', defaultUpstream, `one of the configured upstreams: ${names.join(', ')}`);

@@ -1,4 +1,4 @@
-import { Injectable } from '@nestjs/common';
+import { Injectable, Logger } from '@nestjs/common';
 import { LlmErrorCode, LlmException } from '../common/llm.exception';
 import type { UpstreamConfig } from '../config/llm.config';
 import { SpendTracker } from '../cost/spend-tracker';
@@ -38,8 +38,12 @@ export interface ChatStream {
  * Chat completions (whole and streamed) and embeddings on any configured
  * upstream, addressed as `upstream/model` or by the configured default.
  */
+const FALLBACK_ON = new Set([LlmErrorCode.CIRCUIT_OPEN, LlmErrorCode.UPSTREAM_UNAVAILABLE, LlmErrorCode.UPSTREAM_TIMEOUT]);
+
 @Injectable()
 export class LlmService {
+  private readonly logger = new Logger('LlmService');
+
   constructor(
     private readonly catalog: UpstreamCatalog,
     private readonly client: UpstreamClient,
@@ -60,23 +64,48 @@ export class LlmService {
   }
 
   async chat(request: ChatCompletionRequest, options: CallOptions = {}): Promise<ChatResult> {
-    const { upstream, model } = this.route(request.model);
+    return this.withFallback(request.model, (route) => this.chatOn(route, request, options));
+  }
+
+  async chatStream(request: ChatCompletionRequest, options: CallOptions = {}): Promise<ChatStream> {
+    return this.withFallback(request.model, (route) => this.chatStreamOn(route, request, options));
+  }
+
+  async embeddings(request: EmbeddingsRequest, options: CallOptions = {}): Promise<EmbeddingsResponse> {
+    return this.withFallback(request.model, (route) => this.embeddingsOn(route, request, options));
+  }
+
+  /**
+   * Runs a call on the addressed upstream; if that upstream is failing (circuit open,
+   * unreachable, timing out) and has a fallback (LLM_<NAME>_FALLBACK), runs it there instead.
+   */
+  private async withFallback<T>(address: string | undefined, call: (route: ModelRoute) => Promise<T>): Promise<T> {
+    const route = this.route(address);
     this.spend.assertWithinBudget();
+    try {
+      return await call(route);
+    } catch (error) {
+      const fallback = route.upstream.fallback;
+      if (!fallback || !(error instanceof LlmException) || !FALLBACK_ON.has(error.code)) throw error;
+      this.logger.warn(`${route.upstream.name} failed (${error.code}); answering from fallback ${fallback}`);
+      return call(this.route(fallback));
+    }
+  }
+
+  private async chatOn({ upstream, model }: ModelRoute, request: ChatCompletionRequest, options: CallOptions): Promise<ChatResult> {
     const codec = CODECS[upstream.wire];
     const call = codec.encodeChat(request, model, false);
     const started = performance.now();
-    const body = await this.client.json(upstream, { ...call, headers: codec.headers(upstream.apiKeys[0]), signal: options.signal });
+    const body = await this.client.json(upstream, { ...call, headers: (key) => codec.headers(key), signal: options.signal });
     const completion = codec.decodeChat(body, model);
     if (completion.usage) this.spend.record(upstream.name, model, completion.usage);
     return { upstream: upstream.name, model, completion, latencyMs: performance.now() - started };
   }
 
-  async chatStream(request: ChatCompletionRequest, options: CallOptions = {}): Promise<ChatStream> {
-    const { upstream, model } = this.route(request.model);
-    this.spend.assertWithinBudget();
+  private async chatStreamOn({ upstream, model }: ModelRoute, request: ChatCompletionRequest, options: CallOptions): Promise<ChatStream> {
     const codec = CODECS[upstream.wire];
     const call = codec.encodeChat(request, model, true);
-    const { body } = await this.client.stream(upstream, { ...call, headers: codec.headers(upstream.apiKeys[0]), signal: options.signal });
+    const { body, failure } = await this.client.stream(upstream, { ...call, headers: (key) => codec.headers(key), signal: options.signal });
     const decoder = codec.streamDecoder(model);
     const spend = this.spend;
     let usage: Usage | undefined;
@@ -93,6 +122,8 @@ export class LlmService {
           if (decoder.done) break;
         }
         if (!decoder.done) throw new LlmException(LlmErrorCode.UPSTREAM_UNAVAILABLE, `upstream "${upstream.name}" ended the stream early`);
+      } catch (error) {
+        throw failure(error);
       } finally {
         // Complete: drain the last bytes so the socket returns to the pool. Otherwise
         // (caller gone, error): destroy it, which aborts the upstream generation.
@@ -105,12 +136,10 @@ export class LlmService {
     return { upstream: upstream.name, model, chunks: chunks(), usage: () => usage };
   }
 
-  async embeddings(request: EmbeddingsRequest, options: CallOptions = {}): Promise<EmbeddingsResponse> {
-    const { upstream, model } = this.route(request.model);
-    this.spend.assertWithinBudget();
+  private async embeddingsOn({ upstream, model }: ModelRoute, request: EmbeddingsRequest, options: CallOptions): Promise<EmbeddingsResponse> {
     const codec = CODECS[upstream.wire];
     const call = codec.encodeEmbeddings(request, model);
-    const body = await this.client.json(upstream, { ...call, headers: codec.headers(upstream.apiKeys[0]), signal: options.signal });
+    const body = await this.client.json(upstream, { ...call, headers: (key) => codec.headers(key), signal: options.signal });
     const response = codec.decodeEmbeddings(body);
     if (response.usage) this.spend.record(upstream.name, model, response.usage);
     return response;

@@ -1,19 +1,24 @@
-import type { Readable } from 'node:stream';
+import { Transform, pipeline, type Readable } from 'node:stream';
+import { setTimeout as sleep } from 'node:timers/promises';
 import { HttpService } from '@nestjs/axios';
 import { Injectable } from '@nestjs/common';
-import { AxiosError, type AxiosResponse } from 'axios';
+import type { AxiosError, AxiosResponse } from 'axios';
 import { LlmErrorCode, LlmException } from '../common/llm.exception';
+import { redact } from '../common/redact';
 import type { UpstreamConfig } from '../config/llm.config';
 import { GateRejection } from '../pool/admission-gate';
+import type { KeyLease } from '../pool/api-key-pool';
 import type { ErrorKind } from '../pool/pool-counters';
 import { PoolRegistry } from '../pool/pool-registry';
-import type { UpstreamPool } from '../pool/upstream-pool';
+import type { Lease, UpstreamPool } from '../pool/upstream-pool';
 import { upstreamErrorMessage } from './codecs/wire-codec';
+import { MAX_HONOURED_RETRY_AFTER_MS, backoffDelayMs, isRetryableStatus, serverRetryDelayMs, serverSaysRetry } from './retry-policy';
 
 export interface UpstreamRequest {
   path: string;
   body: unknown;
-  headers: Record<string, string>;
+  /** The wire format's headers for a key (or for none). */
+  headers: (apiKey: string | undefined) => Record<string, string>;
   /** The caller's signal: aborting it aborts the upstream request and frees the slot. */
   signal?: AbortSignal;
 }
@@ -21,14 +26,45 @@ export interface UpstreamRequest {
 export interface UpstreamStream {
   /** The response body; destroying it ends the upstream request. */
   body: Readable;
+  /** What an error from the body means to the caller (stalled, deadline, reset). */
+  failure(error: unknown): LlmException;
+}
+
+type AbortReason = 'deadline' | 'idle' | 'caller';
+type ResponseType = 'json' | 'stream';
+
+/** One attempt's timers: the whole-call deadline, the idle-read timer, and the caller's signal, as one AbortSignal. */
+interface AttemptTimers {
+  signal: AbortSignal;
+  reason(): AbortReason | undefined;
+  /** A byte arrived: restart the idle timer. */
+  touch(): void;
+  dispose(): void;
+}
+
+interface RetryPlan {
+  delayMs: number;
+  /** Counts against LLM_MAX_RETRIES (a stale socket or another key does not). */
+  counts: boolean;
+}
+
+interface Attempt {
+  response: AxiosResponse;
+  timers: AttemptTimers;
+  started: number;
+  /** Releases the slot, the key and the timers; idempotent. */
+  end(): void;
 }
 
 const RETRY_AFTER_WHEN_EXHAUSTED_S = 1;
 const MAX_ERROR_BODY_BYTES = 64 * 1024;
+const TRANSPORT_FAILURES = new Set<ErrorKind>(['connect_refused', 'connect_timeout', 'connection_reset', 'request_timeout', 'idle_timeout', 'other']);
+const RETRYABLE_FAILURES = new Set<ErrorKind>(['connect_refused', 'connect_timeout', 'connection_reset', 'other']);
 
 /**
- * The one way to an upstream: admission through the pool's gate, the pool's
- * agent for the socket, a whole-call deadline, and every outcome counted.
+ * The one way to an upstream: circuit breaker, API key, admission through the
+ * pool's gate, the pool's agent, deadlines, retries, and every outcome counted.
+ * Retries happen only before the caller has received any byte.
  */
 @Injectable()
 export class UpstreamClient {
@@ -39,63 +75,164 @@ export class UpstreamClient {
 
   async json(upstream: UpstreamConfig, request: UpstreamRequest): Promise<unknown> {
     const pool = this.pools.get(upstream.name);
-    const lease = await this.admit(pool, request.signal);
-    const call = this.deadline(pool, request.signal);
-    const started = performance.now();
-    try {
-      const response = await this.send(pool, request, call.signal, 'json');
-      if (response.status >= 400) throw this.httpError(pool, response.status, response.data, response.headers);
-      pool.recordSuccess(performance.now() - started);
-      return response.data;
-    } catch (error) {
-      throw this.failure(pool, error, call.timedOut());
-    } finally {
-      call.dispose();
-      lease.release();
-    }
+    const attempt = await this.attempt(pool, request, 'json');
+    attempt.end();
+    pool.recordSuccess(performance.now() - attempt.started);
+    return attempt.response.data;
   }
 
   /** Resolves once the upstream answered 2xx with its headers; the slot is held until the body ends. */
   async stream(upstream: UpstreamConfig, request: UpstreamRequest): Promise<UpstreamStream> {
     const pool = this.pools.get(upstream.name);
-    const lease = await this.admit(pool, request.signal);
-    const call = this.deadline(pool, request.signal);
-    const started = performance.now();
-    let response: AxiosResponse<Readable>;
-    try {
-      response = await this.send(pool, request, call.signal, 'stream');
-      if (response.status >= 400) {
-        const body = await readErrorBody(response.data);
-        throw this.httpError(pool, response.status, body, response.headers);
-      }
-    } catch (error) {
-      call.dispose();
-      lease.release();
-      throw this.failure(pool, error, call.timedOut());
-    }
-
-    const body = response.data;
-    let failed = false;
-    // axios does not end a response it already resolved when the signal fires: do it here.
-    const onAbort = () => body.destroy();
-    call.signal.addEventListener('abort', onAbort, { once: true });
-    body.once('error', (error) => {
-      failed = true;
-      this.failure(pool, error, call.timedOut());
+    const { response, timers, started, end } = await this.attempt(pool, request, 'stream');
+    const upstreamBody = response.data as Readable;
+    // Every chunk that arrives restarts the idle timer. A tap in the pipe sees chunks as they come
+    // without putting the body in flowing mode ahead of its reader (which would lose them).
+    const body = new Transform({
+      transform(chunk, _encoding, callback) {
+        timers.touch();
+        callback(null, chunk);
+      },
     });
-    body.once('close', () => {
-      call.signal.removeEventListener('abort', onAbort);
-      if (!failed) {
-        if (body.readableEnded) pool.recordSuccess(performance.now() - started);
-        else pool.recordFailure(call.timedOut() ? 'request_timeout' : 'client_closed');
-      }
-      call.dispose();
-      lease.release();
+    let failure: ErrorKind | undefined;
+    upstreamBody.once('error', (error: NodeJS.ErrnoException) => {
+      // A premature close with no timer behind it is our reader letting go (the caller left), not the upstream failing.
+      failure ??= error.code === 'ERR_STREAM_PREMATURE_CLOSE' && !timers.reason() ? 'client_closed' : this.classify(error, timers.reason());
     });
-    return { body };
+    pipeline(upstreamBody, body, () => undefined);
+    // The body must end when the signal fires (caller gone, deadline, stall), whether or not axios ends it.
+    const onAbort = () => upstreamBody.destroy(timers.reason() === 'caller' ? undefined : new Error(timers.reason()));
+    timers.signal.addEventListener('abort', onAbort, { once: true });
+    upstreamBody.once('close', () => {
+      timers.signal.removeEventListener('abort', onAbort);
+      if (upstreamBody.readableEnded) pool.recordSuccess(performance.now() - started);
+      else {
+        const kind = failure ?? (timers.reason() === 'caller' ? 'client_closed' : 'connection_reset');
+        pool.recordFailure(kind);
+        if (kind !== 'client_closed') {
+          pool.counters.failedCalls++;
+          pool.circuit.failure(kind);
+        }
+      }
+      end();
+    });
+    return { body, failure: (error) => (error instanceof LlmException ? error : this.describe(pool, this.classify(error, timers.reason()), error)) };
   }
 
-  private async admit(pool: UpstreamPool, signal?: AbortSignal) {
+  /** Attempts until one answers 2xx, or no retry is left: then throws what the caller should see. */
+  private async attempt(pool: UpstreamPool, request: UpstreamRequest, responseType: ResponseType): Promise<Attempt> {
+    const deadlineAt = Date.now() + pool.settings.timeoutMs;
+    let retries = 0;
+    let staleRetried = false;
+    for (;;) {
+      const decision = pool.circuit.enter();
+      if (!decision.allowed) {
+        pool.counters.circuitRejections++;
+        throw this.giveUp(pool, this.circuitOpen(pool, decision.retryAfterMs));
+      }
+      const key = pool.keys.acquire();
+      if (!key) {
+        pool.circuit.neutral();
+        throw this.giveUp(pool, this.noUsableKey(pool));
+      }
+      let lease: Lease;
+      try {
+        lease = await this.admit(pool, request.signal);
+      } catch (error) {
+        key.release();
+        pool.circuit.neutral();
+        throw this.giveUp(pool, error as LlmException);
+      }
+      const timers = this.timers(pool, request.signal, deadlineAt, responseType === 'stream');
+      const started = performance.now();
+      let ended = false;
+      const end = () => {
+        if (ended) return;
+        ended = true;
+        timers.dispose();
+        lease.release();
+        key.release();
+      };
+
+      let failure: LlmException;
+      let retry: RetryPlan | undefined;
+      try {
+        const response = await this.send(pool, request, key, timers.signal, responseType);
+        timers.touch();
+        if (response.status < 400) {
+          pool.circuit.success();
+          return { response, timers, started, end };
+        }
+        const body = responseType === 'stream' ? await readErrorBody(response.data as Readable) : response.data;
+        failure = this.httpError(pool, response.status, body, response.headers);
+        if (response.status >= 500) pool.circuit.failure(`HTTP ${response.status}`);
+        else pool.circuit.success(); // it answered: the upstream is up, whatever it thought of the request
+        retry = this.planHttpRetry(pool, key, response, retries, deadlineAt);
+      } catch (error) {
+        const kind = this.classify(error, timers.reason());
+        pool.recordFailure(kind);
+        failure = this.describe(pool, kind, error);
+        // A reused socket the server had already closed, failing before any response byte:
+        // the upstream is fine and the request never ran, so repeat it once, on another socket.
+        const stale = kind === 'connection_reset' && isReusedSocketWithoutResponse(error);
+        if (stale && !staleRetried) {
+          staleRetried = true;
+          pool.counters.staleSocketRetries++;
+          pool.circuit.neutral();
+          retry = { delayMs: 0, counts: false };
+        } else {
+          if (TRANSPORT_FAILURES.has(kind)) pool.circuit.failure(kind);
+          else pool.circuit.neutral();
+          if (RETRYABLE_FAILURES.has(kind)) retry = this.planBackoff(pool, retries, deadlineAt, undefined);
+        }
+      }
+      end();
+      if (!retry) throw this.giveUp(pool, failure);
+      if (retry.counts) retries++;
+      pool.counters.retries++;
+      if (retry.delayMs > 0) {
+        try {
+          await sleep(retry.delayMs, undefined, { signal: request.signal });
+        } catch {
+          pool.recordFailure('client_closed');
+          throw this.giveUp(pool, new LlmException(LlmErrorCode.CLIENT_CLOSED, 'the caller went away', { upstream: pool.name }));
+        }
+      }
+    }
+  }
+
+  private giveUp(pool: UpstreamPool, error: LlmException): LlmException {
+    if (error.code !== LlmErrorCode.CLIENT_CLOSED) pool.counters.failedCalls++;
+    return error;
+  }
+
+  private planHttpRetry(pool: UpstreamPool, key: KeyLease, response: AxiosResponse, retries: number, deadlineAt: number): RetryPlan | undefined {
+    const status = response.status;
+    const serverDelay = serverRetryDelayMs(response.headers);
+    // Another key may succeed where this one was refused or rate limited: try it at once.
+    if ((status === 401 || status === 403) && pool.keys.size > 1) {
+      pool.keys.disable(key.index, status);
+      return pool.keys.snapshot().usable > 0 ? { delayMs: 0, counts: false } : undefined;
+    }
+    if (status === 429 && pool.keys.size > 1) {
+      pool.keys.rest(key.index, serverDelay ?? 1_000);
+      if (pool.keys.snapshot().usable > 0) return { delayMs: 0, counts: false };
+    }
+    const says = serverSaysRetry(response.headers);
+    if (says === false || (says === undefined && !isRetryableStatus(status))) return undefined;
+    if (serverDelay !== undefined && serverDelay > MAX_HONOURED_RETRY_AFTER_MS) return undefined;
+    return this.planBackoff(pool, retries, deadlineAt, serverDelay);
+  }
+
+  private planBackoff(pool: UpstreamPool, retries: number, deadlineAt: number, serverDelayMs: number | undefined): RetryPlan | undefined {
+    if (retries >= pool.settings.maxRetries) return undefined;
+    const delayMs = serverDelayMs ?? backoffDelayMs(retries);
+    // A retry that cannot finish before the deadline only delays the error.
+    if (Date.now() + delayMs >= deadlineAt) return undefined;
+    return { delayMs, counts: true };
+  }
+
+  private async admit(pool: UpstreamPool, signal?: AbortSignal): Promise<Lease> {
     try {
       return await pool.acquire(signal);
     } catch (error) {
@@ -116,34 +253,47 @@ export class UpstreamClient {
     }
   }
 
-  /** The whole-call deadline, combined with the caller's signal. */
-  private deadline(pool: UpstreamPool, callerSignal?: AbortSignal) {
+  private timers(pool: UpstreamPool, callerSignal: AbortSignal | undefined, deadlineAt: number, watchIdle: boolean): AttemptTimers {
     const controller = new AbortController();
-    const timer = setTimeout(() => controller.abort(new Error('deadline')), pool.settings.timeoutMs);
-    let timedOut = false;
-    const onTimeout = () => (timedOut = true);
-    controller.signal.addEventListener('abort', onTimeout, { once: true });
-    const onCaller = () => {
-      controller.signal.removeEventListener('abort', onTimeout);
-      controller.abort(callerSignal?.reason);
+    let reason: AbortReason | undefined;
+    const abort = (why: AbortReason) => {
+      if (reason) return;
+      reason = why;
+      controller.abort(new Error(why));
     };
-    callerSignal?.addEventListener('abort', onCaller, { once: true });
+    const deadline = setTimeout(() => abort('deadline'), Math.max(0, deadlineAt - Date.now()));
+    let idle: NodeJS.Timeout | undefined;
+    const touch = () => {
+      if (!watchIdle || reason) return;
+      clearTimeout(idle);
+      idle = setTimeout(() => abort('idle'), pool.settings.idleTimeoutMs);
+    };
+    touch();
+    const onCaller = () => abort('caller');
+    if (callerSignal?.aborted) onCaller();
+    else callerSignal?.addEventListener('abort', onCaller, { once: true });
     return {
       signal: controller.signal,
-      timedOut: () => timedOut,
+      reason: () => reason,
+      touch,
       dispose: () => {
-        clearTimeout(timer);
+        clearTimeout(deadline);
+        clearTimeout(idle);
         callerSignal?.removeEventListener('abort', onCaller);
       },
     };
   }
 
-  private send<T>(pool: UpstreamPool, request: UpstreamRequest, signal: AbortSignal, responseType: 'json' | 'stream') {
-    return this.http.axiosRef.request<T>({
+  private send(pool: UpstreamPool, request: UpstreamRequest, key: KeyLease, signal: AbortSignal, responseType: ResponseType) {
+    return this.http.axiosRef.request({
       method: 'POST',
       url: `${pool.upstream.baseUrl}${request.path}`,
       data: request.body,
-      headers: { 'content-type': 'application/json', accept: responseType === 'stream' ? 'text/event-stream' : 'application/json', ...request.headers },
+      headers: {
+        'content-type': 'application/json',
+        accept: responseType === 'stream' ? 'text/event-stream' : 'application/json',
+        ...request.headers(key.key),
+      },
       httpAgent: pool.agent,
       httpsAgent: pool.agent,
       responseType,
@@ -153,40 +303,52 @@ export class UpstreamClient {
 
   private httpError(pool: UpstreamPool, status: number, body: unknown, headers: AxiosResponse['headers']): LlmException {
     pool.recordFailure(status >= 500 ? 'http_5xx' : 'http_4xx');
-    const message = upstreamErrorMessage(body) ?? (typeof body === 'string' && body ? body.slice(0, 500) : 'no error message');
-    const retryAfter = Number(headers['retry-after']);
+    const raw = upstreamErrorMessage(body) ?? (typeof body === 'string' && body ? body.slice(0, 500) : 'no error message');
+    // Upstreams echo keys in their messages ("Incorrect API key provided: sk-..."): never pass one on.
+    const message = redact(raw, pool.upstream.apiKeys);
+    const retryAfterMs = serverRetryDelayMs(headers);
     return new LlmException(LlmErrorCode.UPSTREAM_ERROR, `upstream "${pool.name}" answered ${status}: ${message}`, {
       status,
       upstream: pool.name,
-      retryAfterSeconds: Number.isFinite(retryAfter) && retryAfter >= 0 ? retryAfter : undefined,
+      retryAfterSeconds: retryAfterMs === undefined ? undefined : Math.ceil(retryAfterMs / 1000),
     });
   }
 
-  /** Counts a failure once, by kind, and says what it was in the caller's terms. */
-  private failure(pool: UpstreamPool, error: unknown, timedOut: boolean): LlmException {
-    if (error instanceof LlmException) return error;
+  private classify(error: unknown, aborted: AbortReason | undefined): ErrorKind {
+    if (aborted === 'deadline') return 'request_timeout';
+    if (aborted === 'idle') return 'idle_timeout';
+    if (aborted === 'caller') return 'client_closed';
     const code = (error as AxiosError)?.code ?? (error as NodeJS.ErrnoException)?.code;
-    const kind: ErrorKind = timedOut
-      ? 'request_timeout'
-      : code === 'ERR_CANCELED'
-        ? 'client_closed'
-        : code === 'ECONNREFUSED'
-          ? 'connect_refused'
-          : code === 'ETIMEDOUT_CONNECT'
-            ? 'connect_timeout'
-            : code === 'ECONNRESET' || code === 'EPIPE' || code === 'ERR_STREAM_PREMATURE_CLOSE'
-              ? 'connection_reset'
-              : code === 'ERR_SOCKET_TIMEOUT' || code === 'ETIMEDOUT' || code === 'ECONNABORTED'
-                ? 'request_timeout'
-                : 'other';
-    pool.recordFailure(kind);
+    switch (code) {
+      case 'ECONNREFUSED':
+        return 'connect_refused';
+      case 'ETIMEDOUT_CONNECT':
+        return 'connect_timeout';
+      case 'ECONNRESET':
+      case 'EPIPE':
+      case 'ERR_STREAM_PREMATURE_CLOSE':
+        return 'connection_reset';
+      case 'ERR_SOCKET_TIMEOUT':
+      case 'ETIMEDOUT':
+        return 'request_timeout';
+      default:
+        return 'other';
+    }
+  }
+
+  /** What a failure means to the caller. */
+  private describe(pool: UpstreamPool, kind: ErrorKind, error: unknown): LlmException {
     const upstream = pool.name;
-    const detail = (error as Error)?.message ?? String(error);
+    const detail = redact((error as Error)?.message ?? String(error), pool.upstream.apiKeys);
     switch (kind) {
       case 'client_closed':
         return new LlmException(LlmErrorCode.CLIENT_CLOSED, 'the caller went away', { upstream });
       case 'request_timeout':
         return new LlmException(LlmErrorCode.UPSTREAM_TIMEOUT, `upstream "${upstream}" did not answer within ${pool.settings.timeoutMs} ms`, { upstream });
+      case 'idle_timeout':
+        return new LlmException(LlmErrorCode.UPSTREAM_TIMEOUT, `upstream "${upstream}" sent nothing for ${pool.settings.idleTimeoutMs} ms: it stalled`, {
+          upstream,
+        });
       case 'connect_timeout':
         return new LlmException(LlmErrorCode.UPSTREAM_TIMEOUT, `could not connect to upstream "${upstream}" within ${pool.settings.connectTimeoutMs} ms`, { upstream });
       case 'connect_refused':
@@ -197,6 +359,35 @@ export class UpstreamClient {
         return new LlmException(LlmErrorCode.UPSTREAM_UNAVAILABLE, `request to upstream "${upstream}" failed: ${detail}`, { upstream });
     }
   }
+
+  private circuitOpen(pool: UpstreamPool, retryAfterMs: number): LlmException {
+    const { consecutiveFailures, lastFailure } = pool.circuit;
+    return new LlmException(
+      LlmErrorCode.CIRCUIT_OPEN,
+      `upstream "${pool.name}" is failing (circuit open after ${consecutiveFailures} consecutive failures, last: ${lastFailure ?? 'unknown'}); calls fail fast until it is probed again`,
+      { upstream: pool.name, retryAfterSeconds: Math.max(1, Math.ceil(retryAfterMs / 1000)), details: { circuit: pool.circuit.state, retryAfterMs } },
+    );
+  }
+
+  private noUsableKey(pool: UpstreamPool): LlmException {
+    const waitMs = pool.keys.nextUsableInMs();
+    if (waitMs === undefined) {
+      return new LlmException(LlmErrorCode.UPSTREAM_ERROR, `upstream "${pool.name}" has no usable API key: every key was refused (401/403)`, {
+        status: 502,
+        upstream: pool.name,
+      });
+    }
+    return new LlmException(LlmErrorCode.UPSTREAM_ERROR, `upstream "${pool.name}": every API key is rate limited`, {
+      status: 429,
+      upstream: pool.name,
+      retryAfterSeconds: Math.max(1, Math.ceil(waitMs / 1000)),
+    });
+  }
+}
+
+function isReusedSocketWithoutResponse(error: unknown): boolean {
+  const axiosError = error as AxiosError & { request?: { reusedSocket?: boolean } };
+  return Boolean(axiosError?.request?.reusedSocket) && !axiosError.response;
 }
 
 async function readErrorBody(stream: Readable): Promise<unknown> {

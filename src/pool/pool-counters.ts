@@ -8,6 +8,7 @@ export const CLOSE_REASONS = [
   'timeout', // no byte for the agent's socket timeout during a request
   'aborted', // the request was aborted (caller gone, deadline) while using it
   'shutdown', // the pool was destroyed
+  'admin', // an idle socket closed on an operator's request (POST /v1/admin/pools/:upstream/sockets/destroy)
 ] as const;
 export type CloseReason = (typeof CLOSE_REASONS)[number];
 
@@ -16,6 +17,7 @@ export const ERROR_KINDS = [
   'connect_timeout',
   'connection_reset',
   'request_timeout',
+  'idle_timeout',
   'client_closed',
   'http_4xx',
   'http_5xx',
@@ -38,6 +40,12 @@ export class PoolCounters {
   queueFull = 0;
   waitTimeouts = 0;
   succeeded = 0;
+  /** Calls that failed after every retry, as the caller saw them. */
+  failedCalls = 0;
+  retries = 0;
+  /** Requests repeated once because a reused keep-alive socket turned out closed by the server. */
+  staleSocketRetries = 0;
+  circuitRejections = 0;
   readonly errorsByKind = zeroes(ERROR_KINDS);
 
   get socketsClosed(): number {

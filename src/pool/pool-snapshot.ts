@@ -1,3 +1,4 @@
+import type { CircuitState } from './circuit-breaker';
 import type { Percentiles } from './latency-window';
 import type { CloseReason, ErrorKind } from './pool-counters';
 import type { PoolSettings, WireFormat } from '../config/llm.config';
@@ -30,13 +31,28 @@ export interface PoolSnapshot {
     reused: number;
     reuseRate: number;
     succeeded: number;
+    /** Attempts that failed (each retry counts). */
     failed: number;
+    /** Calls that failed after every retry. */
+    failedCalls: number;
+    retries: number;
+    staleSocketRetries: number;
     inFlight: number;
     queued: number;
     peakInFlight: number;
   };
   poolExhausted: { total: number; queueFull: number; waitTimeout: number };
-  timeouts: { connect: number; request: number };
+  timeouts: { connect: number; request: number; idle: number };
+  circuit: {
+    state: CircuitState;
+    consecutiveFailures: number;
+    retryAfterMs: number;
+    rejected: number;
+    transitions: { opened: number; halfOpened: number; closed: number };
+    lastFailure: string | null;
+    fallback: string | null;
+  };
+  apiKeys: { total: number; usable: number; disabled: number; resting: number };
   errorsByKind: Record<ErrorKind, number>;
   latencyMs: { acquireWait: Percentiles; upstream: Percentiles };
 }

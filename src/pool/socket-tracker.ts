@@ -28,11 +28,16 @@ export class ConnectTimeoutError extends Error {
  * respect for a server's Keep-Alive hint shorter than our idle expiry
  * (agentkeepalive overwrites the socket timeout that Node derives from it).
  */
+export interface SocketTracker {
+  /** Closes the idle sockets, counted under `reason`; resolves with how many once they are closed. */
+  closeIdle(reason: CloseReason): Promise<number>;
+}
+
 export function trackSockets(
   agent: KeepAliveAgent,
   counters: PoolCounters,
   opts: { connectTimeoutMs: number; socketTtlMs: number; maxKeepAlive: number; tls: boolean },
-): void {
+): SocketTracker {
   const states = new WeakMap<Socket, SocketState>();
   const isIdle = (socket: Socket) => Object.values(agent.freeSockets).some((list) => list?.includes(socket));
   // We ended the request (caller gone, deadline): its request or response was destroyed before the socket.
@@ -133,5 +138,20 @@ export function trackSockets(
       for (const socket of list ?? []) tag(socket as Socket, 'shutdown');
     }
     destroy();
+  };
+
+  return {
+    async closeIdle(reason) {
+      const idle = Object.values(agent.freeSockets).flatMap((list) => (list ?? []) as Socket[]).filter((socket) => !socket.destroyed);
+      await Promise.all(
+        idle.map((socket) => {
+          tag(socket, reason);
+          const closed = new Promise((resolve) => socket.once('close', resolve));
+          socket.destroy();
+          return closed;
+        }),
+      );
+      return idle.length;
+    },
   };
 }

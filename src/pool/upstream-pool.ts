@@ -2,10 +2,12 @@ import { rootCertificates } from 'node:tls';
 import { HttpAgent, HttpsAgent } from 'agentkeepalive';
 import type { PoolSettings, UpstreamConfig } from '../config/llm.config';
 import { AdmissionGate, GateRejection } from './admission-gate';
+import { ApiKeyPool } from './api-key-pool';
+import { CircuitBreaker } from './circuit-breaker';
 import { LatencyWindow } from './latency-window';
 import { PoolCounters, type ErrorKind } from './pool-counters';
 import type { PoolSnapshot } from './pool-snapshot';
-import { trackSockets } from './socket-tracker';
+import { trackSockets, type SocketTracker } from './socket-tracker';
 
 /** A slot on the upstream, held for the whole request (streamed body included). */
 export interface Lease {
@@ -21,9 +23,12 @@ export class UpstreamPool {
   readonly agent: HttpAgent | HttpsAgent;
   readonly origin: string;
   readonly counters = new PoolCounters();
+  readonly circuit: CircuitBreaker;
+  readonly keys: ApiKeyPool;
   private readonly gate: AdmissionGate;
-  private readonly acquireWait = new LatencyWindow();
-  private readonly upstreamLatency = new LatencyWindow();
+  private acquireWait = new LatencyWindow();
+  private upstreamLatency = new LatencyWindow();
+  private readonly sockets: SocketTracker;
   /** Times of recent pool-exhaustion events, for readiness. */
   private exhaustedAt: number[] = [];
 
@@ -49,8 +54,10 @@ export class UpstreamPool {
     this.agent = tls
       ? new HttpsAgent({ ...options, ca: extraCaPem ? [...rootCertificates, extraCaPem] : undefined })
       : new HttpAgent(options);
-    trackSockets(this.agent, this.counters, { ...settings, tls });
+    this.sockets = trackSockets(this.agent, this.counters, { ...settings, tls });
     this.gate = new AdmissionGate(settings.maxConnections, settings.maxQueue, settings.poolTimeoutMs);
+    this.circuit = new CircuitBreaker(settings.circuitFailureThreshold, settings.circuitOpenMs);
+    this.keys = new ApiKeyPool(upstream.name, upstream.apiKeys);
   }
 
   get name(): string {
@@ -99,6 +106,7 @@ export class UpstreamPool {
       maxQueue: this.settings.maxQueue,
       inFlight: this.gate.active,
       maxConnections: this.settings.maxConnections,
+      circuit: this.circuit.state,
     };
   }
 
@@ -133,12 +141,25 @@ export class UpstreamPool {
         reuseRate: c.requests ? round(c.reusedRequests / c.requests) : 0,
         succeeded: c.succeeded,
         failed,
+        failedCalls: c.failedCalls,
+        retries: c.retries,
+        staleSocketRetries: c.staleSocketRetries,
         inFlight: this.gate.active,
         queued: this.gate.queued,
         peakInFlight: this.gate.peakActive,
       },
       poolExhausted: { total: c.queueFull + c.waitTimeouts, queueFull: c.queueFull, waitTimeout: c.waitTimeouts },
-      timeouts: { connect: c.errorsByKind.connect_timeout, request: c.errorsByKind.request_timeout },
+      timeouts: { connect: c.errorsByKind.connect_timeout, request: c.errorsByKind.request_timeout, idle: c.errorsByKind.idle_timeout },
+      circuit: {
+        state: this.circuit.state,
+        consecutiveFailures: this.circuit.consecutiveFailures,
+        retryAfterMs: this.circuit.retryAfterMs(),
+        rejected: c.circuitRejections,
+        transitions: { ...this.circuit.transitions },
+        lastFailure: this.circuit.lastFailure ?? null,
+        fallback: this.upstream.fallback ?? null,
+      },
+      apiKeys: this.keys.snapshot(),
       errorsByKind: { ...c.errorsByKind },
       latencyMs: { acquireWait: this.acquireWait.percentiles(), upstream: this.upstreamLatency.percentiles() },
     };
@@ -146,6 +167,33 @@ export class UpstreamPool {
 
   destroy(): void {
     this.agent.destroy();
+  }
+
+  /**
+   * Closes every idle keep-alive socket now (an operator's action); sockets in use finish their
+   * request. Resolves with how many were closed once each has closed and been counted as 'admin'.
+   */
+  /** Closes the idle sockets (an operator's action); busy ones finish their requests. */
+  destroyIdleSockets(): Promise<number> {
+    return this.sockets.closeIdle('admin');
+  }
+
+  /**
+   * Zeroes the counters and latency windows (an operator's action). Sockets open now stay counted as
+   * created, so open = created - closed still holds; circuit state, key rotation, the peak in flight
+   * and readiness history are live state rather than statistics and are kept.
+   */
+  resetStats(): void {
+    const fresh = new PoolCounters();
+    fresh.socketsCreated = this.counters.socketsCreated - this.counters.socketsClosed;
+    // Field by field from a fresh instance, so counters added later are reset too.
+    for (const [field, value] of Object.entries(fresh)) {
+      const counters = this.counters as unknown as Record<string, unknown>;
+      if (typeof value === 'number') counters[field] = value;
+      else Object.assign(counters[field] as object, value);
+    }
+    this.acquireWait = new LatencyWindow();
+    this.upstreamLatency = new LatencyWindow();
   }
 }
 
