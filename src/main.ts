@@ -2,12 +2,33 @@ import { Logger } from '@nestjs/common';
 import { createApp } from './app.factory';
 import { appConfig, type AppConfig } from './config/app.config';
 import { ConfigValidationError } from './config/env-reader';
+import { DrainService } from './lifecycle/drain.service';
+import type { NestFastifyApplication } from '@nestjs/platform-fastify';
+
+const logger = new Logger('Bootstrap');
 
 async function bootstrap(): Promise<void> {
   const app = await createApp();
   const { port, host } = app.get<AppConfig>(appConfig.KEY);
   await app.listen(port, host);
-  new Logger('Bootstrap').log(`llm-service listening on http://${host}:${port} (stats: /v1/llm/stats, health: /health/ready)`);
+  logger.log(`llm-service listening on http://${host}:${port} (stats: /v1/llm/stats, health: /health/ready, docs: /docs)`);
+  for (const signal of ['SIGTERM', 'SIGINT'] as const) process.once(signal, () => void shutdown(app, signal));
+}
+
+/**
+ * Readiness goes down and new requests are refused at once; in-flight requests and
+ * streams get SHUTDOWN_GRACE_MS to finish; then the server closes, the pools'
+ * agents are destroyed (onModuleDestroy) and the process exits 0.
+ */
+async function shutdown(app: NestFastifyApplication, signal: string): Promise<void> {
+  const { shutdownGraceMs } = app.get<AppConfig>(appConfig.KEY);
+  const drain = app.get(DrainService);
+  logger.log(`${signal}: draining ${drain.inFlight} in-flight requests (up to ${shutdownGraceMs} ms); readiness is down`);
+  const { completed, abandoned } = await drain.drain(shutdownGraceMs);
+  if (!completed) logger.warn(`grace period over: ${abandoned} requests still in flight are cut off`);
+  await app.close();
+  logger.log('stopped');
+  process.exit(0);
 }
 
 bootstrap().catch((error: unknown) => {

@@ -1,25 +1,12 @@
-import { spawn } from 'node:child_process';
-import { join } from 'node:path';
+import { spawnService } from './support/spawn-service';
 
-/** Runs the real entry point (src/main.ts through ts-node) and collects what it printed. */
-function boot(env: Record<string, string>, timeoutMs = 20_000): Promise<{ code: number | null; stderr: string }> {
-  return new Promise((resolve, reject) => {
-    const child = spawn(process.execPath, ['-r', 'ts-node/register/transpile-only', join(__dirname, '../src/main.ts')], {
-      cwd: join(__dirname, '..'),
-      env: { PATH: process.env.PATH ?? '', NODE_ENV: 'test', ...env },
-      stdio: ['ignore', 'ignore', 'pipe'],
-    });
-    let stderr = '';
-    child.stderr.on('data', (chunk) => (stderr += chunk));
-    const timer = setTimeout(() => {
-      child.kill('SIGKILL');
-      reject(new Error(`boot did not end within ${timeoutMs} ms: ${stderr}`));
-    }, timeoutMs);
-    child.on('exit', (code) => {
-      clearTimeout(timer);
-      resolve({ code, stderr });
-    });
-  });
+/** Runs the real entry point and collects what it printed before it stopped. */
+async function boot(env: Record<string, string>, timeoutMs = 20_000): Promise<{ code: number | null; stderr: string }> {
+  const { child, output, exited } = spawnService(env);
+  const timer = setTimeout(() => child.kill('SIGKILL'), timeoutMs);
+  const code = await exited;
+  clearTimeout(timer);
+  return { code, stderr: output() };
 }
 
 describe('boot with a bad configuration', () => {

@@ -7,6 +7,8 @@ export interface AppConfig {
   /** Inbound keep-alive: longer than a load balancer's idle timeout (60 s is common), so it never reuses a socket we are closing. */
   keepAliveTimeoutMs: number;
   bodyLimitBytes: number;
+  /** After SIGTERM: how long in-flight requests and streams may take to finish before the process exits anyway. */
+  shutdownGraceMs: number;
 }
 
 export function parseAppEnv(env: EnvReader): AppConfig {
@@ -15,6 +17,8 @@ export function parseAppEnv(env: EnvReader): AppConfig {
     host: env.string('HOST', '0.0.0.0'),
     keepAliveTimeoutMs: env.int('SERVICE_KEEPALIVE_TIMEOUT_MS', 65_000, 1_000, 3_600_000, 'ms'),
     bodyLimitBytes: env.int('SERVICE_BODY_LIMIT_BYTES', 4 * 1024 * 1024, 1_024, 512 * 1024 * 1024, 'bytes'),
+    // Below Kubernetes' default 30 s terminationGracePeriodSeconds, so we exit before SIGKILL.
+    shutdownGraceMs: env.int('SHUTDOWN_GRACE_MS', 25_000, 0, 3_600_000, 'ms'),
   };
 }
 

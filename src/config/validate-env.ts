@@ -1,8 +1,10 @@
 import { parseCostEnv } from '../cost/cost.config';
+import { parseSearchEnv } from '../search/search.config';
 import { parseAppEnv } from './app.config';
 import { EnvReader, ConfigValidationError } from './env-reader';
 import { parseHealthEnv } from './health.config';
 import { parseLlmEnv } from './llm.config';
+import { parseSecurityEnv } from './security.config';
 
 /**
  * The `validate` hook of ConfigModule: runs every area's parser over the merged
@@ -13,7 +15,9 @@ export function validateEnv(env: Record<string, unknown>): Record<string, unknow
   parseAppEnv(reader);
   parseLlmEnv(reader);
   parseHealthEnv(reader);
+  parseSecurityEnv(reader);
   parseCostEnv(reader);
+  parseSearchEnv(reader);
   if (reader.problems.length > 0) throw new ConfigValidationError(reader.problems);
   return env;
 }

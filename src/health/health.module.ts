@@ -1,11 +1,12 @@
 import { Module } from '@nestjs/common';
 import { TerminusModule } from '@nestjs/terminus';
 import { HealthController } from './health.controller';
-import { PoolExhaustionIndicator } from './pool-exhaustion.indicator';
+import { ShutdownIndicator } from './shutdown.indicator';
+import { UpstreamReadinessIndicator } from './upstream-readiness.indicator';
 
 @Module({
   imports: [TerminusModule.forRoot({ errorLogStyle: 'pretty' })],
   controllers: [HealthController],
-  providers: [PoolExhaustionIndicator],
+  providers: [UpstreamReadinessIndicator, ShutdownIndicator],
 })
 export class HealthModule {}

@@ -5,12 +5,12 @@ import { healthConfig } from '../config/health.config';
 import type { UpstreamPool } from '../pool/upstream-pool';
 
 /**
- * An upstream is not ready while its pool is exhausted: its queue is full, a
- * request has waited for a connection past the threshold, or requests were
- * refused for want of one within the recent window. Never throws.
+ * An upstream is not ready while its pool is exhausted (queue full, a request
+ * waiting for a connection past the threshold, or requests refused for want of
+ * one within the recent window) or while its circuit is open. Never throws.
  */
 @Injectable()
-export class PoolExhaustionIndicator {
+export class UpstreamReadinessIndicator {
   constructor(
     private readonly indicators: HealthIndicatorService,
     @Inject(healthConfig.KEY) private readonly config: ConfigType<typeof healthConfig>,
@@ -28,6 +28,7 @@ export class PoolExhaustionIndicator {
     if (pressure.exhaustedInWindow > 0) {
       reasons.push(`${pressure.exhaustedInWindow} requests refused for want of a connection in the last ${readyWindowMs} ms`);
     }
+    if (pressure.circuit === 'open') reasons.push('circuit open: the upstream keeps failing');
     const details = { ...pressure, windowMs: readyWindowMs };
     return reasons.length > 0 ? indicator.down({ reason: reasons.join('; '), ...details }) : indicator.up(details);
   }

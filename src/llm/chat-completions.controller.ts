@@ -1,18 +1,22 @@
 import { Body, Controller, HttpCode, Post, Res } from '@nestjs/common';
+import { ApiTags } from '@nestjs/swagger';
 import type { FastifyReply } from 'fastify';
 import { ClientAbortSignal } from '../common/client-abort-signal.decorator';
+import { ApiChatCompletions } from './chat-completions.openapi';
 import type { ChatCompletionChunk } from './chat.types';
 import { ChatCompletionRequestDto } from './dto/chat-completion-request.dto';
 import { LlmService } from './llm.service';
 import { SSE_HEADERS, sseResponse } from './sse-response';
 
 /** OpenAI's chat completions endpoint, routed through LlmService and the pools. */
+@ApiTags('chat')
 @Controller('v1/chat/completions')
 export class ChatCompletionsController {
   constructor(private readonly llm: LlmService) {}
 
   @Post()
   @HttpCode(200)
+  @ApiChatCompletions()
   async create(
     @Body() request: ChatCompletionRequestDto,
     @ClientAbortSignal() signal: AbortSignal,

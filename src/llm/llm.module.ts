@@ -5,6 +5,7 @@ import { PoolRegistry } from '../pool/pool-registry';
 import { UpstreamCatalog } from '../pool/upstream-catalog';
 import { ChatCompletionsController } from './chat-completions.controller';
 import { EmbeddedSimulator } from './embedded-simulator';
+import { EmbeddingsController } from './embeddings.controller';
 import { ConfigurableModuleClass, LLM_OPTIONS } from './llm.module-definition';
 import { LlmService } from './llm.service';
 import { UpstreamClient } from './upstream-client';
@@ -26,7 +27,7 @@ import { UpstreamClient } from './upstream-client';
       timeout: 0,
     }),
   ],
-  controllers: [ChatCompletionsController],
+  controllers: [ChatCompletionsController, EmbeddingsController],
   providers: [
     { provide: EmbeddedSimulator, inject: [LLM_OPTIONS], useFactory: (config: LlmConfig) => EmbeddedSimulator.start(config) },
     {

@@ -1,8 +1,24 @@
 import { Controller, Get, Param } from '@nestjs/common';
+import { ApiNotFoundResponse, ApiOkResponse, ApiOperation, ApiParam, ApiTags } from '@nestjs/swagger';
+import { errorEnvelope } from '../common/error-envelope';
+import { ApiErrorResponses } from '../common/openapi';
 import { SpendTracker } from '../cost/spend-tracker';
 import { PoolRegistry } from '../pool/pool-registry';
 
+// Abridged: the real snapshot has every counter of PoolSnapshot (pool-snapshot.ts).
+const POOL_EXAMPLE = {
+  upstream: 'openai',
+  origin: 'https://api.openai.com',
+  wire: 'openai',
+  sockets: { created: 12, open: 10, active: 3, idle: 7, closed: 2, closedByReason: { idle_expiry: 2 } },
+  requests: { total: 1840, reused: 1828, reuseRate: 0.9935, succeeded: 1836, failed: 4, inFlight: 3, queued: 0, peakInFlight: 11 },
+  poolExhausted: { total: 0, queueFull: 0, waitTimeout: 0 },
+  latencyMs: { acquireWait: { p50: 0, p95: 0.4, p99: 2.1 }, upstream: { p50: 420, p95: 910, p99: 1320 } },
+};
+
 /** The truth about every pool, read from the counters the pools keep. */
+@ApiTags('stats')
+@ApiErrorResponses(401)
 @Controller('v1/llm/stats')
 export class PoolStatsController {
   constructor(
@@ -11,11 +27,24 @@ export class PoolStatsController {
   ) {}
 
   @Get()
+  @ApiOperation({ summary: "Every upstream pool's counters, totals, and this month's spend" })
+  @ApiOkResponse({
+    description: 'Counters read from the pools (abridged example).',
+    example: {
+      generatedAt: '2025-06-01T12:00:00.000Z',
+      upstreams: [POOL_EXAMPLE],
+      spend: { month: '2025-06', totalUsd: 1.234567, budgetLimitUsd: 100, byModel: [{ upstream: 'openai', model: 'gpt-4o-mini', requests: 1836, costUsd: 1.234567 }] },
+    },
+  })
   all() {
     return { generatedAt: new Date().toISOString(), ...this.pools.snapshot(), spend: this.spend.snapshot() };
   }
 
   @Get(':upstream')
+  @ApiOperation({ summary: "One upstream pool's counters" })
+  @ApiParam({ name: 'upstream', description: 'A configured upstream name.', example: 'openai' })
+  @ApiOkResponse({ description: 'Counters read from the pool (abridged example).', example: { generatedAt: '2025-06-01T12:00:00.000Z', ...POOL_EXAMPLE } })
+  @ApiNotFoundResponse({ description: 'No upstream of that name.', example: errorEnvelope(404, 'UNKNOWN_UPSTREAM', 'unknown upstream "nope"') })
   one(@Param('upstream') upstream: string) {
     return { generatedAt: new Date().toISOString(), ...this.pools.get(upstream).snapshot() };
   }

@@ -1,3 +1,6 @@
+import { mkdtempSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import type { NestFastifyApplication } from '@nestjs/platform-fastify';
 import { createApp } from '../../src/app.factory';
 
@@ -14,7 +17,8 @@ export interface RunningService {
 export async function startService(env: Record<string, string>): Promise<RunningService> {
   const saved = { ...process.env };
   for (const key of Object.keys(process.env)) if (OWNED_ENV.test(key)) delete process.env[key];
-  Object.assign(process.env, env);
+  // Each boot gets its own empty search index unless the test names one.
+  Object.assign(process.env, { SEARCH_DATA_DIR: mkdtempSync(join(tmpdir(), 'llm-search-')), SEARCH_SAMPLE_CORPUS: 'false' }, env);
   let app: NestFastifyApplication;
   try {
     app = await createApp({ ignoreEnvFile: true, logger: false });

@@ -1,0 +1,61 @@
+import { UpstreamSimulator } from '../src/simulator/upstream-simulator';
+import { chat, eventually, postJson } from './support/service-harness';
+import { freePort, spawnService } from './support/spawn-service';
+
+describe('graceful shutdown (SIGTERM to the real process)', () => {
+  let simulator: UpstreamSimulator;
+
+  beforeAll(async () => {
+    simulator = new UpstreamSimulator({ tokensPerSecond: 20 });
+    await simulator.start();
+  });
+  afterAll(() => simulator.stop());
+
+  it('finishes every accepted stream, refuses new work, reports not ready, then exits 0', async () => {
+    const port = await freePort();
+    const url = `http://127.0.0.1:${port}`;
+    const service = spawnService({
+      PORT: String(port),
+      HOST: '127.0.0.1',
+      LLM_SIMULATOR: 'off',
+      LLM_UPSTREAMS: `sim=${simulator.openAiBaseUrl}`,
+      SHUTDOWN_GRACE_MS: '10000',
+    });
+    try {
+      await eventually(async () => expect((await fetch(`${url}/health/live`)).status).toBe(200), 20_000, 100);
+
+      // 12 streams of 12 tokens at 20 tokens/s: each takes ~600 ms.
+      const question = 'one two three four five six seven eight nine ten eleven twelve';
+      const streams = Array.from({ length: 12 }, async () => {
+        const response = await fetch(`${url}/v1/chat/completions`, {
+          method: 'POST',
+          headers: { 'content-type': 'application/json' },
+          body: JSON.stringify(chat(question, { model: 'sim/sim-1', stream: true })),
+        });
+        return { status: response.status, body: await response.text() };
+      });
+      await eventually(() => expect(simulator.counters().inFlight).toBe(12), 5_000, 10);
+      service.child.kill('SIGTERM');
+
+      await eventually(async () => {
+        const ready = await fetch(`${url}/health/ready`);
+        expect(ready.status).toBe(503);
+        expect(((await ready.json()) as { error: Record<string, unknown> }).error.shutdown).toMatchObject({ status: 'down' });
+      }, 2_000, 20);
+      const refused = await postJson(`${url}/v1/chat/completions`, chat('too late', { model: 'sim/sim-1' }));
+      expect(refused.status).toBe(503);
+      expect(refused.json.error.code).toBe('SHUTTING_DOWN');
+
+      const results = await Promise.all(streams);
+      for (const result of results) {
+        expect(result.status).toBe(200);
+        expect(result.body.trim().endsWith('data: [DONE]')).toBe(true);
+      }
+      expect(await service.exited).toBe(0);
+      expect(service.output()).toContain('SIGTERM: draining');
+      expect(simulator.counters().abortedByClient).toBe(0);
+    } finally {
+      service.child.kill('SIGKILL');
+    }
+  }, 40_000);
+});
