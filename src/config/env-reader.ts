@@ -4,10 +4,13 @@
  */
 export class EnvReader {
   readonly problems: string[] = [];
+  /** Every variable asked for, so tests can hold the documentation to the code. */
+  readonly names = new Set<string>();
 
   constructor(private readonly env: Record<string, string | undefined>) {}
 
   raw(name: string): string | undefined {
+    this.names.add(name);
     const value = this.env[name];
     return value === undefined || value.trim() === '' ? undefined : value.trim();
   }

@@ -11,6 +11,13 @@ import { parseSecurityEnv } from './security.config';
  * environment (.env included) and stops the boot with one message naming each bad variable.
  */
 export function validateEnv(env: Record<string, unknown>): Record<string, unknown> {
+  const reader = readEnv(env);
+  if (reader.problems.length > 0) throw new ConfigValidationError(reader.problems);
+  return env;
+}
+
+/** Runs every area's parser; the reader holds the problems found and the names read. */
+export function readEnv(env: Record<string, unknown>): EnvReader {
   const reader = new EnvReader(env as Record<string, string | undefined>);
   parseAppEnv(reader);
   parseLlmEnv(reader);
@@ -18,6 +25,5 @@ export function validateEnv(env: Record<string, unknown>): Record<string, unknow
   parseSecurityEnv(reader);
   parseCostEnv(reader);
   parseSearchEnv(reader);
-  if (reader.problems.length > 0) throw new ConfigValidationError(reader.problems);
-  return env;
+  return reader;
 }
