@@ -1,10 +1,20 @@
 import { ConsoleLogger, Logger } from '@nestjs/common';
 import type { NestFastifyApplication } from '@nestjs/platform-fastify';
-import { createApp } from '../src/app.factory';
 import { ConfigValidationError } from '../src/config/env-reader';
 import { validateEnv } from '../src/config/validate-env';
 import { UpstreamSimulator } from '../src/simulator/upstream-simulator';
-import { chat, eventually, runConcurrently, startService, type RunningService } from './support/service-harness';
+import {
+  chat,
+  eventually,
+  listenWithEnv,
+  request,
+  routesTo,
+  runConcurrently,
+  startWithSimulator,
+  type HttpResult,
+  type RunningService,
+  type SimulatedService,
+} from './support/service-harness';
 
 const CALLER_KEY = 'caller-key-6b1f0e2a9c4d7e8f';
 const OTHER_CALLER_KEY = 'caller-key-0d3c5a7b9e1f2a4c';
@@ -14,32 +24,13 @@ const WRONG_KEY = 'caller-key-6b1f0e2a9c4d7e80'; // one character off a real key
 type KeyKind = 'none' | 'wrong' | 'caller' | 'admin';
 const KEYS: Record<KeyKind, string | undefined> = { none: undefined, wrong: WRONG_KEY, caller: CALLER_KEY, admin: ADMIN_KEY };
 
-interface Call {
-  status: number;
-  headers: Headers;
-  json: any;
-  text: string;
-}
-
-async function call(base: string, route: string, authorization?: string, body?: unknown): Promise<Call> {
+function call(base: string, route: string, authorization?: string, body?: unknown): Promise<HttpResult> {
   const [method, path] = route.split(' ');
-  const headers: Record<string, string> = {};
-  if (authorization !== undefined) headers.authorization = authorization;
-  if (method === 'POST') headers['content-type'] = 'application/json';
-  const response = await fetch(`${base}${path}`, {
-    method,
-    headers,
-    body: method === 'POST' ? JSON.stringify(body ?? {}) : undefined,
+  return request(method, `${base}${path}`, {
+    body: method === 'POST' ? (body ?? {}) : undefined,
+    headers: authorization === undefined ? {} : { authorization },
     signal: AbortSignal.timeout(10_000),
   });
-  const text = await response.text();
-  let json: any;
-  try {
-    json = JSON.parse(text);
-  } catch {
-    json = undefined;
-  }
-  return { status: response.status, headers: response.headers, json, text };
 }
 
 const bearer = (key: string | undefined) => (key === undefined ? undefined : `Bearer ${key}`);
@@ -60,22 +51,15 @@ const MATRIX: [route: string, expected: Record<KeyKind, number>][] = [
 describe('caller and admin keys', () => {
   let simulator: UpstreamSimulator;
   let service: RunningService;
+  let stop: (() => Promise<void>) | undefined;
 
   beforeAll(async () => {
-    simulator = new UpstreamSimulator();
-    await simulator.start();
-    service = await startService({
-      LLM_SIMULATOR: 'off',
-      LLM_UPSTREAMS: `sim=${simulator.openAiBaseUrl}`,
-      SERVICE_API_KEYS: `${CALLER_KEY}, ${OTHER_CALLER_KEY}`,
-      SERVICE_ADMIN_KEY: ADMIN_KEY,
-      SERVICE_RATE_LIMIT_PER_MINUTE: '0',
-    });
+    ({ simulator, service, stop } = await startWithSimulator(
+      {},
+      { SERVICE_API_KEYS: `${CALLER_KEY}, ${OTHER_CALLER_KEY}`, SERVICE_ADMIN_KEY: ADMIN_KEY, SERVICE_RATE_LIMIT_PER_MINUTE: '0' },
+    ));
   });
-  afterAll(async () => {
-    await service?.close();
-    await simulator?.stop();
-  });
+  afterAll(() => stop?.());
 
   const cases = MATRIX.flatMap(([route, expected]) => (Object.keys(expected) as KeyKind[]).map((kind) => [route, kind, expected[kind]] as const));
 
@@ -126,18 +110,16 @@ describe('caller and admin keys', () => {
 
 describe('routes by configuration', () => {
   let simulator: UpstreamSimulator;
-  let service: RunningService | undefined;
+  let running: SimulatedService | undefined;
 
   async function boot(env: Record<string, string>) {
-    simulator = new UpstreamSimulator();
-    await simulator.start();
-    service = await startService({ LLM_SIMULATOR: 'off', LLM_UPSTREAMS: `sim=${simulator.openAiBaseUrl}`, ...env });
-    return service;
+    running = await startWithSimulator({}, env);
+    simulator = running.simulator;
+    return running.service;
   }
   afterEach(async () => {
-    await service?.close();
-    service = undefined;
-    await simulator?.stop();
+    await running?.stop();
+    running = undefined;
   });
 
   it('has no admin routes without SERVICE_ADMIN_KEY: 404, as for an unknown route', async () => {
@@ -261,24 +243,18 @@ async function startServiceWithLogs(env: Record<string, string>): Promise<{ url:
       return true;
     }) as typeof stream.write);
   const spies = [capture(process.stdout), capture(process.stderr)];
-  const saved = { ...process.env };
-  for (const key of Object.keys(process.env)) if (/^(LLM_|OPENAI_|ANTHROPIC_|SERVICE_|SEARCH_|PORT$|HOST$)/.test(key)) delete process.env[key];
-  Object.assign(process.env, env);
   // A previous boot with `logger: false` switched Nest's static logger off for this process.
   Logger.overrideLogger(new ConsoleLogger());
   let app: NestFastifyApplication;
+  let url: string;
   try {
-    app = await createApp({ ignoreEnvFile: true });
-    await app.listen(0, '127.0.0.1');
+    ({ app, url } = await listenWithEnv(env));
   } catch (error) {
     spies.forEach((spy) => spy.mockRestore());
     throw error;
-  } finally {
-    process.env = saved;
   }
-  const { port } = app.getHttpServer().address() as { port: number };
   return {
-    url: `http://127.0.0.1:${port}`,
+    url,
     logs,
     close: async () => {
       try {
@@ -314,7 +290,7 @@ describe('secrets never leave the process', () => {
       SERVICE_ADMIN_KEY: ADMIN_KEY,
     });
     const seen: string[] = [];
-    const record = (response: Call) => {
+    const record = (response: HttpResult) => {
       seen.push(String(response.status), response.text, JSON.stringify([...response.headers.entries()]));
       return response;
     };
@@ -365,7 +341,7 @@ describe('secrets never leave the process', () => {
   it('warns at boot that /v1/* is open when no SERVICE_API_KEYS is set', async () => {
     simulator = new UpstreamSimulator();
     await simulator.start();
-    const service = await startServiceWithLogs({ LLM_SIMULATOR: 'off', LLM_UPSTREAMS: `sim=${simulator.openAiBaseUrl}` });
+    const service = await startServiceWithLogs(routesTo(simulator));
     await service.close();
     expect(service.logs.join('')).toMatch(/WARN.*SERVICE_API_KEYS is not set: \/v1\/\* is open to anyone who can reach this service/);
   });

@@ -1,25 +1,22 @@
-import { UpstreamSimulator } from '../src/simulator/upstream-simulator';
-import { chat, getJson, postJson, startService, type RunningService } from './support/service-harness';
+import type { UpstreamSimulator } from '../src/simulator/upstream-simulator';
+import { chat, getJson, postJson, startWithSimulator, type RunningService } from './support/service-harness';
 
 describe('monthly budget', () => {
   let simulator: UpstreamSimulator;
   let service: RunningService;
+  let stop: (() => Promise<void>) | undefined;
 
   beforeAll(async () => {
-    simulator = new UpstreamSimulator();
-    await simulator.start();
-    service = await startService({
-      LLM_SIMULATOR: 'off',
-      LLM_UPSTREAMS: `sim=${simulator.openAiBaseUrl}`,
-      // $1 per 1M prompt tokens, $2 per 1M completion tokens: 1 000 prompt tokens cost $0.001.
-      LLM_PRICES: JSON.stringify({ 'sim-1': { input: 1, output: 2 } }),
-      LLM_BUDGET_LIMIT_USD: '0.001',
-    });
+    ({ simulator, service, stop } = await startWithSimulator(
+      {},
+      {
+        // $1 per 1M prompt tokens, $2 per 1M completion tokens: 1 000 prompt tokens cost $0.001.
+        LLM_PRICES: JSON.stringify({ 'sim-1': { input: 1, output: 2 } }),
+        LLM_BUDGET_LIMIT_USD: '0.001',
+      },
+    ));
   });
-  afterAll(async () => {
-    await service.close();
-    await simulator.stop();
-  });
+  afterAll(() => stop?.());
 
   it('answers 429 once the month has spent the limit, and shows spend per upstream and model', async () => {
     const prompt = Array.from({ length: 1_000 }, (_, i) => `w${i}`).join(' ');

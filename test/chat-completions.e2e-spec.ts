@@ -1,51 +1,39 @@
 import { createServer, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { LlmService } from '../src/llm/llm.service';
-import { UpstreamSimulator } from '../src/simulator/upstream-simulator';
-import { chat, eventually, getJson, postJson, sleep, startService, type RunningService } from './support/service-harness';
-
-/** Reads an SSE response body, noting when each event arrived. */
-async function readEvents(response: Response): Promise<{ events: string[]; arrivals: number[] }> {
-  const events: string[] = [];
-  const arrivals: number[] = [];
-  const decoder = new TextDecoder();
-  let buffer = '';
-  for await (const chunk of response.body as unknown as AsyncIterable<Uint8Array>) {
-    buffer += decoder.decode(chunk, { stream: true });
-    let end: number;
-    while ((end = buffer.indexOf('\n\n')) >= 0) {
-      events.push(buffer.slice(0, end));
-      arrivals.push(performance.now());
-      buffer = buffer.slice(end + 2);
-    }
-  }
-  return { events, arrivals };
-}
-
-const dataOf = (event: string) => event.split('\n').find((line) => line.startsWith('data: '))!.slice(6);
+import type { UpstreamSimulator } from '../src/simulator/upstream-simulator';
+import {
+  chat,
+  eventually,
+  getJson,
+  postJson,
+  postStream,
+  readSse,
+  sleep,
+  startService,
+  startWithSimulator,
+  type RunningService,
+} from './support/service-harness';
 
 describe('POST /v1/chat/completions through the pools', () => {
   let simulator: UpstreamSimulator;
   let service: RunningService;
+  let stop: (() => Promise<void>) | undefined;
   const url = () => `${service.url}/v1/chat/completions`;
 
   beforeAll(async () => {
-    simulator = new UpstreamSimulator();
-    await simulator.start();
-    service = await startService({
-      LLM_SIMULATOR: 'off',
-      LLM_UPSTREAMS: `sim=${simulator.openAiBaseUrl},claude=${simulator.anthropicBaseUrl}`,
-      LLM_CLAUDE_WIRE: 'anthropic',
-      LLM_PROVIDER: 'sim',
-      LLM_MODEL: 'sim-1',
-      // Errors must reach the caller as the upstream sent them; retries have their own tests.
-      LLM_MAX_RETRIES: '0',
-    });
+    ({ simulator, service, stop } = await startWithSimulator(
+      {},
+      {
+        LLM_PROVIDER: 'sim',
+        LLM_MODEL: 'sim-1',
+        // Errors must reach the caller as the upstream sent them; retries have their own tests.
+        LLM_MAX_RETRIES: '0',
+      },
+      { anthropic: true },
+    ));
   });
-  afterAll(async () => {
-    await service.close();
-    await simulator.stop();
-  });
+  afterAll(() => stop?.());
   beforeEach(() => {
     simulator.setFaults(null);
     simulator.configure({ ttftMs: 0, tokensPerSecond: 0, latencyMs: 0 });
@@ -72,32 +60,24 @@ describe('POST /v1/chat/completions through the pools', () => {
   ])('streams from an %s upstream as the tokens arrive, not buffered', async (_, model) => {
     simulator.configure({ tokensPerSecond: 25 }); // 8 tokens: ~320 ms from first to last
     const started = performance.now();
-    const response = await fetch(url(), {
-      method: 'POST',
-      headers: { 'content-type': 'application/json' },
-      body: JSON.stringify(chat(sources, { model, stream: true })),
-    });
+    const response = await postStream(url(), chat(sources, { model, stream: true }));
     expect(response.status).toBe(200);
     expect(response.headers.get('content-type')).toContain('text/event-stream');
-    const { events, arrivals } = await readEvents(response);
+    const events = await readSse(response);
 
-    expect(events.at(-1)).toBe('data: [DONE]');
-    const chunks = events.slice(0, -1).map((e) => JSON.parse(dataOf(e)));
+    expect(events.at(-1)).toEqual({ event: undefined, data: '[DONE]', at: expect.any(Number) });
+    const chunks = events.slice(0, -1).map((e) => JSON.parse(e.data));
     const text = chunks.map((c) => c.choices[0]?.delta?.content ?? '').join('');
     expect(text).toBe('The Eiffel Tower is in Paris. [doc-1]');
     expect(chunks.every((c) => c.object === 'chat.completion.chunk' && c.choices.length === 1)).toBe(true); // no usage chunk unasked
     // The first token reached us long before the upstream finished generating.
-    expect(arrivals[1] - started).toBeLessThan(arrivals.at(-1)! - started - 150);
+    expect(events[1].at - started).toBeLessThan(events.at(-1)!.at - started - 150);
   });
 
   it('passes usage through when the caller asks for it', async () => {
-    const response = await fetch(url(), {
-      method: 'POST',
-      headers: { 'content-type': 'application/json' },
-      body: JSON.stringify(chat('hello', { model: 'claude/sim-1', stream: true, stream_options: { include_usage: true } })),
-    });
-    const { events } = await readEvents(response);
-    const usage = events.slice(0, -1).map((e) => JSON.parse(dataOf(e))).find((c) => c.usage);
+    const response = await postStream(url(), chat('hello', { model: 'claude/sim-1', stream: true, stream_options: { include_usage: true } }));
+    const events = await readSse(response);
+    const usage = events.slice(0, -1).map((e) => JSON.parse(e.data)).find((c) => c.usage);
     expect(usage.usage).toMatchObject({ prompt_tokens: 1, completion_tokens: 2, total_tokens: 3 });
   });
 
@@ -129,12 +109,11 @@ describe('POST /v1/chat/completions through the pools', () => {
     const before = (await getJson(`${service.url}/v1/llm/stats/sim`)).json;
     simulator.configure({ tokensPerSecond: 20 });
     const controller = new AbortController();
-    const response = await fetch(url(), {
-      method: 'POST',
-      headers: { 'content-type': 'application/json' },
-      body: JSON.stringify(chat('one two three four five six seven eight nine ten eleven twelve', { model: 'sim/sim-1', stream: true })),
-      signal: controller.signal,
-    });
+    const response = await postStream(
+      url(),
+      chat('one two three four five six seven eight nine ten eleven twelve', { model: 'sim/sim-1', stream: true }),
+      controller.signal,
+    );
     const reader = response.body!.getReader();
     await reader.read(); // the stream has started
     controller.abort();

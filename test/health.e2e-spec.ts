@@ -1,26 +1,26 @@
-import { UpstreamSimulator } from '../src/simulator/upstream-simulator';
-import { chat, eventually, getJson, postJson, startService, type RunningService } from './support/service-harness';
+import type { UpstreamSimulator } from '../src/simulator/upstream-simulator';
+import { chat, eventually, getJson, postJson, startWithSimulator, type RunningService } from './support/service-harness';
 
 describe('health probes', () => {
   let simulator: UpstreamSimulator;
   let service: RunningService;
+  let stop: (() => Promise<void>) | undefined;
 
   beforeEach(async () => {
-    simulator = new UpstreamSimulator({ ttftMs: 600 });
-    await simulator.start();
-    service = await startService({
-      LLM_SIMULATOR: 'off',
-      LLM_UPSTREAMS: `sim=${simulator.openAiBaseUrl}`,
-      LLM_MAX_CONNECTIONS: '2',
-      LLM_MAX_QUEUE: '1',
-      LLM_POOL_TIMEOUT_MS: '2000',
-      LLM_READY_WINDOW_MS: '500',
-      LLM_READY_MAX_ACQUIRE_WAIT_MS: '150',
-    });
+    ({ simulator, service, stop } = await startWithSimulator(
+      { ttftMs: 600 },
+      {
+        LLM_MAX_CONNECTIONS: '2',
+        LLM_MAX_QUEUE: '1',
+        LLM_POOL_TIMEOUT_MS: '2000',
+        LLM_READY_WINDOW_MS: '500',
+        LLM_READY_MAX_ACQUIRE_WAIT_MS: '150',
+      },
+    ));
   });
   afterEach(async () => {
-    await service.close();
-    await simulator.stop();
+    await stop?.();
+    stop = undefined;
   });
 
   it('readiness goes down while the pool is exhausted and recovers; liveness stays up', async () => {

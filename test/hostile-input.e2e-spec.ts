@@ -1,6 +1,5 @@
 import fc from 'fast-check';
-import { UpstreamSimulator } from '../src/simulator/upstream-simulator';
-import { startService, type RunningService } from './support/service-harness';
+import { startWithSimulator, type RunningService } from './support/service-harness';
 
 /** A valid body per endpoint: fuzzing starts from it, so the mutations reach deep validation, not only the first check. */
 const ENDPOINTS: { method: 'POST' | 'GET' | 'DELETE'; path: string; valid?: Record<string, unknown> }[] = [
@@ -39,18 +38,13 @@ const hostileValue = fc.oneof(
 );
 
 describe('hostile and malformed input: only 4xx, never a crash or a 5xx', () => {
-  let simulator: UpstreamSimulator;
   let service: RunningService;
+  let stop: (() => Promise<void>) | undefined;
 
   beforeAll(async () => {
-    simulator = new UpstreamSimulator();
-    await simulator.start();
-    service = await startService({ LLM_SIMULATOR: 'off', LLM_UPSTREAMS: `sim=${simulator.openAiBaseUrl}`, SEARCH_SAMPLE_CORPUS: 'false' });
+    ({ service, stop } = await startWithSimulator());
   });
-  afterAll(async () => {
-    await service.close();
-    await simulator.stop();
-  });
+  afterAll(() => stop?.());
 
   async function send(method: string, path: string, body: string | Buffer | undefined, contentType = 'application/json') {
     const response = await fetch(`${service.url}${path}`, { method, headers: body === undefined ? {} : { 'content-type': contentType }, body });

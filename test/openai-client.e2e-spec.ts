@@ -1,32 +1,29 @@
 import OpenAI from 'openai';
-import { UpstreamSimulator } from '../src/simulator/upstream-simulator';
-import { postJson, startService, type RunningService } from './support/service-harness';
+import type { UpstreamSimulator } from '../src/simulator/upstream-simulator';
+import { postJson, startWithSimulator, type RunningService } from './support/service-harness';
 
 /** The official OpenAI SDK, pointed at the service, must not notice it is not talking to OpenAI. */
 describe('the official openai client against the service', () => {
   let simulator: UpstreamSimulator;
   let service: RunningService;
+  let stop: (() => Promise<void>) | undefined;
   let client: OpenAI;
 
   beforeAll(async () => {
-    simulator = new UpstreamSimulator();
-    await simulator.start();
-    service = await startService({
-      LLM_SIMULATOR: 'off',
-      LLM_UPSTREAMS: `sim=${simulator.openAiBaseUrl},claude=${simulator.anthropicBaseUrl}`,
-      LLM_CLAUDE_WIRE: 'anthropic',
-      LLM_PROVIDER: 'sim',
-      LLM_MODEL: 'sim-1',
-      // An upstream error must reach the SDK as it came, not be retried away by the service.
-      LLM_MAX_RETRIES: '0',
-    });
+    ({ simulator, service, stop } = await startWithSimulator(
+      {},
+      {
+        LLM_PROVIDER: 'sim',
+        LLM_MODEL: 'sim-1',
+        // An upstream error must reach the SDK as it came, not be retried away by the service.
+        LLM_MAX_RETRIES: '0',
+      },
+      { anthropic: true },
+    ));
     // No retries, so a 429 reaches the test as the SDK's error instead of a retried success.
     client = new OpenAI({ baseURL: `${service.url}/v1`, apiKey: 'unused', maxRetries: 0, timeout: 10_000 });
   });
-  afterAll(async () => {
-    await service?.close();
-    await simulator?.stop();
-  });
+  afterAll(() => stop?.());
   beforeEach(() => {
     simulator.setFaults(null);
     simulator.configure({ ttftMs: 0, tokensPerSecond: 0, latencyMs: 0 });

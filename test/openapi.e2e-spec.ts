@@ -1,8 +1,6 @@
-import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { UpstreamSimulator } from '../src/simulator/upstream-simulator';
-import { postJson, startService, type RunningService } from './support/service-harness';
+import { postJson, startWithSimulator, type RunningService } from './support/service-harness';
 
 const HTTP_METHODS = ['get', 'post', 'put', 'patch', 'delete'];
 
@@ -44,32 +42,17 @@ function operations(document: any): { route: string; operation: any }[] {
 }
 
 describe('OpenAPI document and Swagger UI', () => {
-  let simulator: UpstreamSimulator;
   let service: RunningService;
-  let dataDir: string;
+  let stop: (() => Promise<void>) | undefined;
   let document: any;
 
   beforeAll(async () => {
-    simulator = new UpstreamSimulator({ ttftMs: 0, tokensPerSecond: 0 });
-    await simulator.start();
-    dataDir = mkdtempSync(join(tmpdir(), 'openapi-e2e-'));
-    service = await startService({
-      LLM_SIMULATOR: 'off',
-      LLM_UPSTREAMS: `sim=${simulator.openAiBaseUrl}`,
-      LLM_PROVIDER: 'sim',
-      LLM_MODEL: 'sim-1',
-      SEARCH_DATA_DIR: dataDir,
-      SEARCH_SAMPLE_CORPUS: 'false',
-    });
+    ({ service, stop } = await startWithSimulator({ ttftMs: 0, tokensPerSecond: 0 }, { LLM_PROVIDER: 'sim', LLM_MODEL: 'sim-1' }));
     const response = await fetch(`${service.url}/docs-json`, { signal: AbortSignal.timeout(10_000) });
     expect(response.status).toBe(200);
     document = await response.json();
   });
-  afterAll(async () => {
-    await service?.close();
-    await simulator?.stop();
-    if (dataDir) rmSync(dataDir, { recursive: true, force: true });
-  });
+  afterAll(() => stop?.());
 
   it('serves an OpenAPI 3 document titled llm-service, versioned like the package', () => {
     const { version } = JSON.parse(readFileSync(join(__dirname, '..', 'package.json'), 'utf8'));

@@ -2,7 +2,17 @@ import { mkdtempSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { UpstreamSimulator, type SimulatorOptions } from '../src/simulator/upstream-simulator';
-import { chat, eventually, getJson, postJson, runConcurrently, sleep, startService, type RunningService } from './support/service-harness';
+import {
+  chat,
+  eventually,
+  getJson,
+  postJson,
+  runConcurrently,
+  sleep,
+  startService,
+  startWithSimulator,
+  type RunningService,
+} from './support/service-harness';
 
 /**
  * The pool over real sockets on 127.0.0.1: every assertion compares what the
@@ -13,9 +23,7 @@ describe('upstream pool (real sockets against the simulator)', () => {
   let service: RunningService | undefined;
 
   async function boot(simOptions: SimulatorOptions, env: Record<string, string> = {}) {
-    simulator = new UpstreamSimulator(simOptions);
-    await simulator.start();
-    service = await startService({ LLM_SIMULATOR: 'off', LLM_UPSTREAMS: `sim=${simulator.openAiBaseUrl}`, ...env });
+    ({ simulator, service } = await startWithSimulator(simOptions, env));
     return service;
   }
   const stats = async () => (await getJson(`${service!.url}/v1/llm/stats/sim`)).json;
@@ -166,9 +174,7 @@ describe('upstream pool (real sockets against the simulator)', () => {
   });
 
   it('rejects an upstream with a certificate it does not trust', async () => {
-    simulator = new UpstreamSimulator({ tls: true });
-    await simulator.start();
-    service = await startService({ LLM_SIMULATOR: 'off', LLM_UPSTREAMS: `sim=${simulator.openAiBaseUrl}` });
+    await boot({ tls: true });
     const response = await complete();
     expect(response.status).toBe(502);
     expect(response.json.error.code).toBe('UPSTREAM_UNAVAILABLE');

@@ -1,5 +1,5 @@
-import { UpstreamSimulator } from '../src/simulator/upstream-simulator';
-import { chat, startService, type RunningService } from './support/service-harness';
+import type { UpstreamSimulator } from '../src/simulator/upstream-simulator';
+import { chat, getJson, requestJson, startWithSimulator, type SimulatedService } from './support/service-harness';
 
 const KEY_A = 'caller-key-a-8f2e4c6a0b1d3e5f';
 const KEY_B = 'caller-key-b-1a3c5e7f9b2d4f6a';
@@ -7,33 +7,26 @@ const KEY_B = 'caller-key-b-1a3c5e7f9b2d4f6a';
 /** SERVICE_RATE_LIMIT_PER_MINUTE per caller on /v1/*, over real sockets. */
 describe('rate limit per caller', () => {
   let simulator: UpstreamSimulator;
-  let service: RunningService | undefined;
+  let running: SimulatedService | undefined;
 
   async function boot(env: Record<string, string>) {
-    simulator = new UpstreamSimulator();
-    await simulator.start();
-    service = await startService({ LLM_SIMULATOR: 'off', LLM_UPSTREAMS: `sim=${simulator.openAiBaseUrl}`, ...env });
-    return service.url;
+    running = await startWithSimulator({}, env);
+    simulator = running.simulator;
+    return running.service.url;
   }
   afterEach(async () => {
-    await service?.close();
-    service = undefined;
-    await simulator?.stop();
+    await running?.stop();
+    running = undefined;
   });
 
-  async function get(url: string, key?: string) {
-    const response = await fetch(url, { headers: key ? { authorization: `Bearer ${key}` } : {}, signal: AbortSignal.timeout(10_000) });
-    return { status: response.status, headers: response.headers, json: (await response.json()) as any };
-  }
-  async function complete(base: string, key?: string) {
-    const response = await fetch(`${base}/v1/chat/completions`, {
-      method: 'POST',
-      headers: { 'content-type': 'application/json', ...(key ? { authorization: `Bearer ${key}` } : {}) },
-      body: JSON.stringify(chat('hello limit', { model: 'sim/sim-1' })),
+  const bearer = (key?: string): Record<string, string> => (key ? { authorization: `Bearer ${key}` } : {});
+  const get = (url: string, key?: string) => getJson(url, { headers: bearer(key), signal: AbortSignal.timeout(10_000) });
+  const complete = (base: string, key?: string) =>
+    requestJson('POST', `${base}/v1/chat/completions`, {
+      body: chat('hello limit', { model: 'sim/sim-1' }),
+      headers: bearer(key),
       signal: AbortSignal.timeout(10_000),
     });
-    return { status: response.status, headers: response.headers, json: (await response.json()) as any };
-  }
   const statuses = async (n: number, call: () => Promise<{ status: number }>) => {
     const seen: number[] = [];
     for (let i = 0; i < n; i++) seen.push((await call()).status);

@@ -1,7 +1,7 @@
 import { createServer as createTcpServer, type Server as TcpServer } from 'node:net';
 import type { AddressInfo } from 'node:net';
 import { UpstreamSimulator, type SimulatorOptions } from '../src/simulator/upstream-simulator';
-import { chat, eventually, getJson, postJson, sleep, startService, type RunningService } from './support/service-harness';
+import { chat, eventually, getJson, postJson, postStream, sleep, startService, startWithSimulator, type RunningService } from './support/service-harness';
 
 /** Upstream faults from the simulator's fault knobs; what the caller sees and what stats say. */
 describe('resilience against upstream faults', () => {
@@ -10,9 +10,7 @@ describe('resilience against upstream faults', () => {
   const extra: { stop(): Promise<void> }[] = [];
 
   async function boot(simOptions: SimulatorOptions, env: Record<string, string> = {}) {
-    simulator = new UpstreamSimulator(simOptions);
-    await simulator.start();
-    service = await startService({ LLM_SIMULATOR: 'off', LLM_UPSTREAMS: `sim=${simulator.openAiBaseUrl}`, ...env });
+    ({ simulator, service } = await startWithSimulator(simOptions, env));
   }
   const stats = async (name = 'sim') => (await getJson(`${service!.url}/v1/llm/stats/${name}`)).json;
   const complete = (extraBody: Record<string, unknown> = {}) =>
@@ -103,11 +101,10 @@ describe('resilience against upstream faults', () => {
     await boot({ tokensPerSecond: 200 }, { LLM_IDLE_TIMEOUT_MS: '300' });
     simulator.setFaults({ stallAfterTokens: 2, count: 1 });
     const started = Date.now();
-    const response = await fetch(`${service!.url}/v1/chat/completions`, {
-      method: 'POST',
-      headers: { 'content-type': 'application/json' },
-      body: JSON.stringify(chat('one two three four five six', { model: 'sim/sim-1', stream: true })),
-    });
+    const response = await postStream(
+      `${service!.url}/v1/chat/completions`,
+      chat('one two three four five six', { model: 'sim/sim-1', stream: true }),
+    );
     expect(response.status).toBe(200);
     const text = await response.text();
     expect(Date.now() - started).toBeLessThan(3_000);

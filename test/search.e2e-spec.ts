@@ -4,7 +4,7 @@ import { join } from 'node:path';
 import { ConfigValidationError } from '../src/config/env-reader';
 import { DocumentIndex } from '../src/search/index/document-index';
 import { UpstreamSimulator } from '../src/simulator/upstream-simulator';
-import { getJson, postJson, startService, type RunningService } from './support/service-harness';
+import { getJson, postJson, requestJson, routesTo, startService, type RunningService } from './support/service-harness';
 
 const CORPUS = [
   { id: 'pool', title: 'Connection pools', text: 'A connection pool keeps sockets open and lends them to requests. The pool caps concurrency.', metadata: { topic: 'http', lang: 'en' } },
@@ -18,8 +18,8 @@ const CORPUS = [
 const DOCUMENT_ID_LINE = /"id":"([^"]+)"/;
 
 async function deleteJson(url: string) {
-  const response = await fetch(url, { method: 'DELETE' });
-  return { status: response.status, json: (await response.json()) as any };
+  const { status, json } = await requestJson('DELETE', url);
+  return { status, json };
 }
 
 /** The ids in the index file, read straight from disk. */
@@ -38,8 +38,7 @@ describe('search', () => {
 
   async function boot(env: Record<string, string> = {}): Promise<RunningService> {
     service = await startService({
-      LLM_SIMULATOR: 'off',
-      LLM_UPSTREAMS: `sim=${simulator.openAiBaseUrl}`,
+      ...routesTo(simulator),
       LLM_PROVIDER: 'sim',
       LLM_MODEL: 'sim-1',
       SEARCH_DATA_DIR: dataDir,

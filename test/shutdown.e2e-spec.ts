@@ -1,5 +1,5 @@
 import { UpstreamSimulator } from '../src/simulator/upstream-simulator';
-import { chat, eventually, postJson } from './support/service-harness';
+import { chat, eventually, postJson, postStream, routesTo } from './support/service-harness';
 import { freePort, spawnService } from './support/spawn-service';
 
 describe('graceful shutdown (SIGTERM to the real process)', () => {
@@ -17,8 +17,7 @@ describe('graceful shutdown (SIGTERM to the real process)', () => {
     const service = spawnService({
       PORT: String(port),
       HOST: '127.0.0.1',
-      LLM_SIMULATOR: 'off',
-      LLM_UPSTREAMS: `sim=${simulator.openAiBaseUrl}`,
+      ...routesTo(simulator),
       SHUTDOWN_GRACE_MS: '10000',
     });
     try {
@@ -27,11 +26,7 @@ describe('graceful shutdown (SIGTERM to the real process)', () => {
       // 12 streams of 12 tokens at 20 tokens/s: each takes ~600 ms.
       const question = 'one two three four five six seven eight nine ten eleven twelve';
       const streams = Array.from({ length: 12 }, async () => {
-        const response = await fetch(`${url}/v1/chat/completions`, {
-          method: 'POST',
-          headers: { 'content-type': 'application/json' },
-          body: JSON.stringify(chat(question, { model: 'sim/sim-1', stream: true })),
-        });
+        const response = await postStream(`${url}/v1/chat/completions`, chat(question, { model: 'sim/sim-1', stream: true }));
         return { status: response.status, body: await response.text() };
       });
       await eventually(() => expect(simulator.counters().inFlight).toBe(12), 5_000, 10);

@@ -1,33 +1,10 @@
-import { mkdtempSync, rmSync } from 'node:fs';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
-import { UpstreamSimulator } from '../src/simulator/upstream-simulator';
+import type { UpstreamSimulator } from '../src/simulator/upstream-simulator';
 import { NO_SOURCES_ANSWER } from '../src/synthesis/synthesis.service';
-import { eventually, postJson, startService, type RunningService } from './support/service-harness';
+import { eventually, postJson, postStream, readSse, startWithSimulator, type RunningService } from './support/service-harness';
 
-interface SseEvent {
-  event: string;
-  data: any;
-  at: number;
-}
-
-/** Reads named server-sent events, noting when each arrived; bounded by the request's own signal. */
-async function readEvents(response: Response): Promise<SseEvent[]> {
-  const events: SseEvent[] = [];
-  const decoder = new TextDecoder();
-  let buffer = '';
-  for await (const chunk of response.body as unknown as AsyncIterable<Uint8Array>) {
-    buffer += decoder.decode(chunk, { stream: true });
-    let end: number;
-    while ((end = buffer.indexOf('\n\n')) >= 0) {
-      const lines = buffer.slice(0, end).split('\n');
-      buffer = buffer.slice(end + 2);
-      const event = lines.find((line) => line.startsWith('event: '))?.slice(7) ?? 'message';
-      const data = lines.find((line) => line.startsWith('data: '))?.slice(6) ?? '';
-      events.push({ event, data: JSON.parse(data), at: performance.now() });
-    }
-  }
-  return events;
+/** Reads named server-sent events ('message' when unnamed), their data parsed; bounded by the request's own signal. */
+async function readEvents(response: Response): Promise<{ event: string; data: any; at: number }[]> {
+  return (await readSse(response)).map(({ event = 'message', data, at }) => ({ event, data: JSON.parse(data), at }));
 }
 
 const SOURCES = [
@@ -41,35 +18,27 @@ const SIM_PRICE = { input: 1, output: 2 }; // USD per million tokens of sim-* mo
 describe('POST /v1/synthesis', () => {
   let simulator: UpstreamSimulator;
   let service: RunningService;
-  let dataDir: string;
+  let stop: (() => Promise<void>) | undefined;
   const url = () => `${service.url}/v1/synthesis`;
   const synthesize = (body: Record<string, unknown>) => postJson(url(), body, { signal: AbortSignal.timeout(10_000) });
   const openStream = (body: Record<string, unknown>, signal = AbortSignal.timeout(10_000)) =>
-    fetch(url(), { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify({ ...body, stream: true }), signal });
+    postStream(url(), { ...body, stream: true }, signal);
 
   beforeAll(async () => {
-    simulator = new UpstreamSimulator();
-    await simulator.start();
-    dataDir = mkdtempSync(join(tmpdir(), 'synthesis-e2e-'));
-    service = await startService({
-      LLM_SIMULATOR: 'off',
+    ({ simulator, service, stop } = await startWithSimulator(
+      {},
+      {
+        LLM_SLOW_TIMEOUT_MS: '500',
+        LLM_PROVIDER: 'sim',
+        LLM_MODEL: 'sim-1',
+        // An upstream error must reach the caller as it came, not be retried away.
+        LLM_MAX_RETRIES: '0',
+      },
       // `slow` is the same simulator with a short deadline, to fail a stream midway.
-      LLM_UPSTREAMS: `sim=${simulator.openAiBaseUrl},claude=${simulator.anthropicBaseUrl},slow=${simulator.openAiBaseUrl}`,
-      LLM_CLAUDE_WIRE: 'anthropic',
-      LLM_SLOW_TIMEOUT_MS: '500',
-      LLM_PROVIDER: 'sim',
-      LLM_MODEL: 'sim-1',
-      // An upstream error must reach the caller as it came, not be retried away.
-      LLM_MAX_RETRIES: '0',
-      SEARCH_DATA_DIR: dataDir,
-      SEARCH_SAMPLE_CORPUS: 'false',
-    });
+      { anthropic: true, aliases: ['slow'] },
+    ));
   });
-  afterAll(async () => {
-    await service?.close();
-    await simulator?.stop();
-    if (dataDir) rmSync(dataDir, { recursive: true, force: true });
-  });
+  afterAll(() => stop?.());
   beforeEach(() => {
     simulator.setFaults(null);
     simulator.configure({ ttftMs: 0, tokensPerSecond: 0, latencyMs: 0 });

@@ -16,8 +16,11 @@ export interface ReplyTiming {
   stallMs?: number;
 }
 
-/** A non-streamed answer arrives whole, after the time a model takes to start. */
-export async function sendCompletion(
+/**
+ * Answers after the time a model takes to start (real providers answer headers
+ * only once the model has started): whole, or streamed when the request asked.
+ */
+export async function sendReply(
   response: ServerResponse,
   wire: WireFormat,
   reply: GenerationReply,
@@ -25,7 +28,9 @@ export async function sendCompletion(
   signal: AbortSignal,
 ): Promise<void> {
   await pause(timing.ttftMs, signal);
-  if (!signal.aborted) sendJson(response, 200, wire.completion(reply));
+  if (signal.aborted) return;
+  if (!reply.request.stream) return sendJson(response, 200, wire.completion(reply));
+  await streamTokens(response, wire, reply, timing, signal);
 }
 
 /** Writes one SSE event as its own write; false once the client has gone. */
@@ -39,19 +44,10 @@ async function writeEvent(response: ServerResponse, event: string, signal: Abort
 }
 
 /**
- * Streams an answer as server-sent events: headers and the opening events
- * with the first token after ttftMs (real providers answer headers only once
- * the model has started), then one event per token at tokensPerSecond.
+ * Streams an answer as server-sent events: headers, the opening events and the
+ * first token at once, then one event per token at tokensPerSecond.
  */
-export async function streamCompletion(
-  response: ServerResponse,
-  wire: WireFormat,
-  reply: GenerationReply,
-  timing: ReplyTiming,
-  signal: AbortSignal,
-): Promise<void> {
-  await pause(timing.ttftMs, signal);
-  if (signal.aborted) return;
+async function streamTokens(response: ServerResponse, wire: WireFormat, reply: GenerationReply, timing: ReplyTiming, signal: AbortSignal): Promise<void> {
   response.writeHead(200, { 'content-type': 'text/event-stream; charset=utf-8', 'cache-control': 'no-cache' });
   for (const event of wire.streamHead(reply)) {
     if (!(await writeEvent(response, event, signal))) return;

@@ -5,8 +5,8 @@ import type { Server as HttpsServer } from 'node:https';
 import type { AddressInfo } from 'node:net';
 import { pause } from './abortable-pause';
 import { anthropicWire } from './anthropic-wire';
-import { sendCompletion, streamCompletion } from './completion-responder';
-import { ConnectionLedger } from './connection-ledger';
+import { sendReply } from './completion-responder';
+import { ConnectionLedger, type ConnectionCounts } from './connection-ledger';
 import { composeAnswer, fixedAnswer } from './extractive-answer';
 import { FaultPlan, type FaultOptions } from './fault-plan';
 import { MAX_EMBEDDING_DIMENSIONS } from './hashed-embedding';
@@ -42,21 +42,9 @@ export interface SimulatorOptions {
 
 export type TimingOptions = Required<Pick<SimulatorOptions, 'ttftMs' | 'tokensPerSecond' | 'latencyMs' | 'keepAliveTimeoutMs'>>;
 
-export interface SimulatorCounters {
-  connections: number;
-  openConnections: number;
-  closedConnections: number;
-  closedByClient: number;
-  closedByServer: number;
-  tlsHandshakes: number;
-  tlsSessionsResumed: number;
-  requests: number;
-  requestsByPath: Record<string, number>;
+/** What the ledger counted on the sockets, and what the simulator counted on the requests. */
+export interface SimulatorCounters extends ConnectionCounts, RequestCounts {
   inFlight: number;
-  peakInFlight: number;
-  abortedByClient: number;
-  faultsInjected: number;
-  maxRequestsPerConnection: number;
 }
 
 interface RequestCounts {
@@ -360,7 +348,6 @@ export class UpstreamSimulator {
       stallAfterTokens: fault?.stallAfterTokens,
       stallMs: fault?.stallMs,
     };
-    const respond = generation.stream ? streamCompletion : sendCompletion;
-    await respond(response, wire, reply, replyTiming, signal);
+    await sendReply(response, wire, reply, replyTiming, signal);
   }
 }
