@@ -86,7 +86,7 @@ const BUILT_IN_MODELS: Record<string, string> = {
 };
 
 // `LLM_<NAME>_<KNOB>` must never read as a global knob (e.g. an upstream "pool" + TIMEOUT_MS).
-const RESERVED_NAMES = new Set(['pool', 'connect', 'max', 'keepalive', 'socket', 'idle', 'circuit', 'ready', 'ca', 'upstreams', 'budget', 'prices']);
+const RESERVED_NAMES = new Set(['stream', 'pool', 'connect', 'max', 'keepalive', 'socket', 'idle', 'circuit', 'ready', 'ca', 'upstreams', 'budget', 'prices']);
 const NAME_PATTERN = /^[a-z][a-z0-9-]{0,39}$/;
 
 export function envName(upstream: string): string {

@@ -4,15 +4,22 @@ import { HttpService } from '@nestjs/axios';
 import { Injectable } from '@nestjs/common';
 import type { AxiosError, AxiosResponse } from 'axios';
 import { LlmErrorCode, LlmException } from '../common/llm.exception';
-import { redact } from '../common/redact';
 import type { UpstreamConfig } from '../config/llm.config';
 import { GateRejection } from '../pool/admission-gate';
 import type { KeyLease } from '../pool/api-key-pool';
 import type { ErrorKind } from '../pool/pool-counters';
 import { PoolRegistry } from '../pool/pool-registry';
 import type { Lease, UpstreamPool } from '../pool/upstream-pool';
-import { upstreamErrorMessage } from './codecs/wire-codec';
+import { startAttemptTimers, type AttemptTimers } from './attempt-timers';
 import { MAX_HONOURED_RETRY_AFTER_MS, backoffDelayMs, isRetryableStatus, serverRetryDelayMs, serverSaysRetry } from './retry-policy';
+import {
+  circuitOpenError,
+  classifyFailure,
+  describeFailure,
+  noUsableKeyError,
+  poolExhaustedError,
+  upstreamHttpError,
+} from './upstream-errors';
 
 export interface UpstreamRequest {
   path: string;
@@ -30,17 +37,7 @@ export interface UpstreamStream {
   failure(error: unknown): LlmException;
 }
 
-type AbortReason = 'deadline' | 'idle' | 'caller';
 type ResponseType = 'json' | 'stream';
-
-/** One attempt's timers: the whole-call deadline, the idle-read timer, and the caller's signal, as one AbortSignal. */
-interface AttemptTimers {
-  signal: AbortSignal;
-  reason(): AbortReason | undefined;
-  /** A byte arrived: restart the idle timer. */
-  touch(): void;
-  dispose(): void;
-}
 
 interface RetryPlan {
   delayMs: number;
@@ -56,7 +53,6 @@ interface Attempt {
   end(): void;
 }
 
-const RETRY_AFTER_WHEN_EXHAUSTED_S = 1;
 const MAX_ERROR_BODY_BYTES = 64 * 1024;
 const TRANSPORT_FAILURES = new Set<ErrorKind>(['connect_refused', 'connect_timeout', 'connection_reset', 'request_timeout', 'idle_timeout', 'other']);
 const RETRYABLE_FAILURES = new Set<ErrorKind>(['connect_refused', 'connect_timeout', 'connection_reset', 'other']);
@@ -88,16 +84,21 @@ export class UpstreamClient {
     const upstreamBody = response.data as Readable;
     // Every chunk that arrives restarts the idle timer. A tap in the pipe sees chunks as they come
     // without putting the body in flowing mode ahead of its reader (which would lose them).
+    let firstChunk = true;
     const body = new Transform({
       transform(chunk, _encoding, callback) {
         timers.touch();
+        if (firstChunk) {
+          firstChunk = false;
+          pool.recordFirstChunk(performance.now() - started);
+        }
         callback(null, chunk);
       },
     });
     let failure: ErrorKind | undefined;
     upstreamBody.once('error', (error: NodeJS.ErrnoException) => {
       // A premature close with no timer behind it is our reader letting go (the caller left), not the upstream failing.
-      failure ??= error.code === 'ERR_STREAM_PREMATURE_CLOSE' && !timers.reason() ? 'client_closed' : this.classify(error, timers.reason());
+      failure ??= error.code === 'ERR_STREAM_PREMATURE_CLOSE' && !timers.reason() ? 'client_closed' : classifyFailure(error, timers.reason());
     });
     pipeline(upstreamBody, body, () => undefined);
     // The body must end when the signal fires (caller gone, deadline, stall), whether or not axios ends it.
@@ -116,7 +117,7 @@ export class UpstreamClient {
       }
       end();
     });
-    return { body, failure: (error) => (error instanceof LlmException ? error : this.describe(pool, this.classify(error, timers.reason()), error)) };
+    return { body, failure: (error) => (error instanceof LlmException ? error : describeFailure(pool, classifyFailure(error, timers.reason()), error)) };
   }
 
   /** Attempts until one answers 2xx, or no retry is left: then throws what the caller should see. */
@@ -128,12 +129,12 @@ export class UpstreamClient {
       const decision = pool.circuit.enter();
       if (!decision.allowed) {
         pool.counters.circuitRejections++;
-        throw this.giveUp(pool, this.circuitOpen(pool, decision.retryAfterMs));
+        throw this.giveUp(pool, circuitOpenError(pool, decision.retryAfterMs));
       }
       const key = pool.keys.acquire();
       if (!key) {
         pool.circuit.neutral();
-        throw this.giveUp(pool, this.noUsableKey(pool));
+        throw this.giveUp(pool, noUsableKeyError(pool));
       }
       let lease: Lease;
       try {
@@ -143,7 +144,7 @@ export class UpstreamClient {
         pool.circuit.neutral();
         throw this.giveUp(pool, error as LlmException);
       }
-      const timers = this.timers(pool, request.signal, deadlineAt, responseType === 'stream');
+      const timers = startAttemptTimers(deadlineAt, responseType === 'stream' ? pool.settings.idleTimeoutMs : undefined, request.signal);
       const started = performance.now();
       let ended = false;
       const end = () => {
@@ -164,14 +165,15 @@ export class UpstreamClient {
           return { response, timers, started, end };
         }
         const body = responseType === 'stream' ? await readErrorBody(response.data as Readable) : response.data;
-        failure = this.httpError(pool, response.status, body, response.headers);
+        pool.recordFailure(response.status >= 500 ? 'http_5xx' : 'http_4xx');
+        failure = upstreamHttpError(pool, response.status, body, response.headers);
         if (response.status >= 500) pool.circuit.failure(`HTTP ${response.status}`);
         else pool.circuit.success(); // it answered: the upstream is up, whatever it thought of the request
         retry = this.planHttpRetry(pool, key, response, retries, deadlineAt);
       } catch (error) {
-        const kind = this.classify(error, timers.reason());
+        const kind = classifyFailure(error, timers.reason());
         pool.recordFailure(kind);
-        failure = this.describe(pool, kind, error);
+        failure = describeFailure(pool, kind, error);
         // A reused socket the server had already closed, failing before any response byte:
         // the upstream is fine and the request never ran, so repeat it once, on another socket.
         const stale = kind === 'connection_reset' && isReusedSocketWithoutResponse(error);
@@ -237,52 +239,11 @@ export class UpstreamClient {
       return await pool.acquire(signal);
     } catch (error) {
       if (!(error instanceof GateRejection)) throw error;
-      if (error.reason === 'aborted') {
-        pool.recordFailure('client_closed');
-        throw new LlmException(LlmErrorCode.CLIENT_CLOSED, 'the caller went away while waiting for a connection', { upstream: pool.name });
-      }
-      const why =
-        error.reason === 'queue_full'
-          ? `all ${pool.settings.maxConnections} connections are busy and ${pool.settings.maxQueue} requests already wait`
-          : `no connection became free within ${pool.settings.poolTimeoutMs} ms`;
-      throw new LlmException(LlmErrorCode.POOL_EXHAUSTED, `upstream "${pool.name}" is exhausted: ${why}`, {
-        upstream: pool.name,
-        retryAfterSeconds: RETRY_AFTER_WHEN_EXHAUSTED_S,
-        details: { reason: error.reason, waitedMs: Math.round(error.waitedMs), ...pool.pressure(0) },
-      });
+      if (error.reason === 'aborted') pool.recordFailure('client_closed');
+      throw poolExhaustedError(pool, error);
     }
   }
 
-  private timers(pool: UpstreamPool, callerSignal: AbortSignal | undefined, deadlineAt: number, watchIdle: boolean): AttemptTimers {
-    const controller = new AbortController();
-    let reason: AbortReason | undefined;
-    const abort = (why: AbortReason) => {
-      if (reason) return;
-      reason = why;
-      controller.abort(new Error(why));
-    };
-    const deadline = setTimeout(() => abort('deadline'), Math.max(0, deadlineAt - Date.now()));
-    let idle: NodeJS.Timeout | undefined;
-    const touch = () => {
-      if (!watchIdle || reason) return;
-      clearTimeout(idle);
-      idle = setTimeout(() => abort('idle'), pool.settings.idleTimeoutMs);
-    };
-    touch();
-    const onCaller = () => abort('caller');
-    if (callerSignal?.aborted) onCaller();
-    else callerSignal?.addEventListener('abort', onCaller, { once: true });
-    return {
-      signal: controller.signal,
-      reason: () => reason,
-      touch,
-      dispose: () => {
-        clearTimeout(deadline);
-        clearTimeout(idle);
-        callerSignal?.removeEventListener('abort', onCaller);
-      },
-    };
-  }
 
   private send(pool: UpstreamPool, request: UpstreamRequest, key: KeyLease, signal: AbortSignal, responseType: ResponseType) {
     return this.http.axiosRef.request({
@@ -298,89 +259,6 @@ export class UpstreamClient {
       httpsAgent: pool.agent,
       responseType,
       signal,
-    });
-  }
-
-  private httpError(pool: UpstreamPool, status: number, body: unknown, headers: AxiosResponse['headers']): LlmException {
-    pool.recordFailure(status >= 500 ? 'http_5xx' : 'http_4xx');
-    const raw = upstreamErrorMessage(body) ?? (typeof body === 'string' && body ? body.slice(0, 500) : 'no error message');
-    // Upstreams echo keys in their messages ("Incorrect API key provided: sk-..."): never pass one on.
-    const message = redact(raw, pool.upstream.apiKeys);
-    const retryAfterMs = serverRetryDelayMs(headers);
-    return new LlmException(LlmErrorCode.UPSTREAM_ERROR, `upstream "${pool.name}" answered ${status}: ${message}`, {
-      status,
-      upstream: pool.name,
-      retryAfterSeconds: retryAfterMs === undefined ? undefined : Math.ceil(retryAfterMs / 1000),
-    });
-  }
-
-  private classify(error: unknown, aborted: AbortReason | undefined): ErrorKind {
-    if (aborted === 'deadline') return 'request_timeout';
-    if (aborted === 'idle') return 'idle_timeout';
-    if (aborted === 'caller') return 'client_closed';
-    const code = (error as AxiosError)?.code ?? (error as NodeJS.ErrnoException)?.code;
-    switch (code) {
-      case 'ECONNREFUSED':
-        return 'connect_refused';
-      case 'ETIMEDOUT_CONNECT':
-        return 'connect_timeout';
-      case 'ECONNRESET':
-      case 'EPIPE':
-      case 'ERR_STREAM_PREMATURE_CLOSE':
-        return 'connection_reset';
-      case 'ERR_SOCKET_TIMEOUT':
-      case 'ETIMEDOUT':
-        return 'request_timeout';
-      default:
-        return 'other';
-    }
-  }
-
-  /** What a failure means to the caller. */
-  private describe(pool: UpstreamPool, kind: ErrorKind, error: unknown): LlmException {
-    const upstream = pool.name;
-    const detail = redact((error as Error)?.message ?? String(error), pool.upstream.apiKeys);
-    switch (kind) {
-      case 'client_closed':
-        return new LlmException(LlmErrorCode.CLIENT_CLOSED, 'the caller went away', { upstream });
-      case 'request_timeout':
-        return new LlmException(LlmErrorCode.UPSTREAM_TIMEOUT, `upstream "${upstream}" did not answer within ${pool.settings.timeoutMs} ms`, { upstream });
-      case 'idle_timeout':
-        return new LlmException(LlmErrorCode.UPSTREAM_TIMEOUT, `upstream "${upstream}" sent nothing for ${pool.settings.idleTimeoutMs} ms: it stalled`, {
-          upstream,
-        });
-      case 'connect_timeout':
-        return new LlmException(LlmErrorCode.UPSTREAM_TIMEOUT, `could not connect to upstream "${upstream}" within ${pool.settings.connectTimeoutMs} ms`, { upstream });
-      case 'connect_refused':
-        return new LlmException(LlmErrorCode.UPSTREAM_UNAVAILABLE, `upstream "${upstream}" refused the connection`, { upstream });
-      case 'connection_reset':
-        return new LlmException(LlmErrorCode.UPSTREAM_UNAVAILABLE, `upstream "${upstream}" closed the connection: ${detail}`, { upstream });
-      default:
-        return new LlmException(LlmErrorCode.UPSTREAM_UNAVAILABLE, `request to upstream "${upstream}" failed: ${detail}`, { upstream });
-    }
-  }
-
-  private circuitOpen(pool: UpstreamPool, retryAfterMs: number): LlmException {
-    const { consecutiveFailures, lastFailure } = pool.circuit;
-    return new LlmException(
-      LlmErrorCode.CIRCUIT_OPEN,
-      `upstream "${pool.name}" is failing (circuit open after ${consecutiveFailures} consecutive failures, last: ${lastFailure ?? 'unknown'}); calls fail fast until it is probed again`,
-      { upstream: pool.name, retryAfterSeconds: Math.max(1, Math.ceil(retryAfterMs / 1000)), details: { circuit: pool.circuit.state, retryAfterMs } },
-    );
-  }
-
-  private noUsableKey(pool: UpstreamPool): LlmException {
-    const waitMs = pool.keys.nextUsableInMs();
-    if (waitMs === undefined) {
-      return new LlmException(LlmErrorCode.UPSTREAM_ERROR, `upstream "${pool.name}" has no usable API key: every key was refused (401/403)`, {
-        status: 502,
-        upstream: pool.name,
-      });
-    }
-    return new LlmException(LlmErrorCode.UPSTREAM_ERROR, `upstream "${pool.name}": every API key is rate limited`, {
-      status: 429,
-      upstream: pool.name,
-      retryAfterSeconds: Math.max(1, Math.ceil(waitMs / 1000)),
     });
   }
 }
