@@ -15,6 +15,7 @@ import { CostModule } from './cost/cost.module';
 import { HealthModule } from './health/health.module';
 import { LifecycleModule } from './lifecycle/lifecycle.module';
 import { LlmModule } from './llm/llm.module';
+import { MetricsModule } from './metrics/metrics.module';
 import { searchConfig } from './search/search.config';
 import { SearchModule } from './search/search.module';
 import { StatsModule } from './stats/stats.module';
@@ -43,6 +44,7 @@ export class AppModule {
         LifecycleModule,
         LlmModule.forRootAsync({ inject: [llmConfig.KEY], useFactory: (config: LlmConfig) => config }),
         StatsModule,
+        MetricsModule,
         HealthModule,
         SearchModule,
         SynthesisModule,

@@ -1,8 +1,11 @@
-import { Injectable, Logger, OnModuleDestroy } from '@nestjs/common';
+import { Inject, Injectable, Logger, OnModuleDestroy, Optional } from '@nestjs/common';
 import { LlmErrorCode, LlmException } from '../common/llm.exception';
 import type { PoolSnapshot, PoolStatsTotals } from './pool-snapshot';
-import { UpstreamPool } from './upstream-pool';
+import { UpstreamPool, type PoolObserver } from './upstream-pool';
 import { UpstreamCatalog } from './upstream-catalog';
+
+/** Optional provider of a PoolObserver (MetricsModule's histograms), handed to every pool. */
+export const POOL_OBSERVER = Symbol('POOL_OBSERVER');
 
 /** Every upstream's pool, created once at boot from the resolved upstream catalog. */
 @Injectable()
@@ -10,9 +13,9 @@ export class PoolRegistry implements OnModuleDestroy {
   private readonly logger = new Logger('Pools');
   private readonly pools = new Map<string, UpstreamPool>();
 
-  constructor(catalog: UpstreamCatalog) {
+  constructor(catalog: UpstreamCatalog, @Optional() @Inject(POOL_OBSERVER) observer?: PoolObserver) {
     for (const upstream of catalog.upstreams) {
-      const pool = new UpstreamPool(upstream, catalog.extraCaPem);
+      const pool = new UpstreamPool(upstream, catalog.extraCaPem, observer);
       this.pools.set(upstream.name, pool);
       this.warnAboutSizing(pool);
     }

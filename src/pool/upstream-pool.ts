@@ -16,6 +16,16 @@ export interface Lease {
 }
 
 /**
+ * Told of timed events as they happen, for histograms (MetricsModule provides one);
+ * counts are not reported here: they live in `counters` and are read from there.
+ */
+export interface PoolObserver {
+  acquired(upstream: string, waitedMs: number): void;
+  succeeded(upstream: string, latencyMs: number): void;
+  firstChunk(upstream: string, elapsedMs: number): void;
+}
+
+/**
  * One upstream origin's connections: a keep-alive agent capped at maxConnections,
  * the admission gate in front of it, and the counters that tell their story.
  */
@@ -35,6 +45,7 @@ export class UpstreamPool {
   constructor(
     readonly upstream: UpstreamConfig,
     extraCaPem?: string,
+    private readonly observer?: PoolObserver,
   ) {
     const settings = upstream.pool;
     const url = new URL(upstream.baseUrl);
@@ -75,6 +86,7 @@ export class UpstreamPool {
       const release = await this.gate.acquire(signal);
       const waitedMs = performance.now() - started;
       this.acquireWait.record(waitedMs);
+      this.observer?.acquired(this.name, waitedMs);
       return { waitedMs, release };
     } catch (error) {
       if (error instanceof GateRejection && error.reason !== 'aborted') {
@@ -90,6 +102,12 @@ export class UpstreamPool {
   recordSuccess(latencyMs: number): void {
     this.counters.succeeded++;
     this.upstreamLatency.record(latencyMs);
+    this.observer?.succeeded(this.name, latencyMs);
+  }
+
+  /** The first body chunk of a streamed answer arrived, `elapsedMs` after the request went out (time to first token). */
+  recordFirstChunk(elapsedMs: number): void {
+    this.observer?.firstChunk(this.name, elapsedMs);
   }
 
   recordFailure(kind: ErrorKind): void {

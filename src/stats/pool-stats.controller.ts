@@ -1,9 +1,11 @@
-import { Controller, Get, Param } from '@nestjs/common';
-import { ApiNotFoundResponse, ApiOkResponse, ApiOperation, ApiParam, ApiTags } from '@nestjs/swagger';
+import { Controller, Get, Param, Query, Sse, type MessageEvent } from '@nestjs/common';
+import { ApiNotFoundResponse, ApiOkResponse, ApiOperation, ApiParam, ApiProduces, ApiTags } from '@nestjs/swagger';
+import type { Observable } from 'rxjs';
 import { errorEnvelope } from '../common/error-envelope';
 import { ApiErrorResponses } from '../common/openapi';
-import { SpendTracker } from '../cost/spend-tracker';
 import { PoolRegistry } from '../pool/pool-registry';
+import { PoolStatsService } from './pool-stats.service';
+import { STREAM_INTERVAL_MS, StatsStreamQueryDto } from './stats-stream-query.dto';
 
 // Abridged: the real snapshot has every counter of PoolSnapshot (pool-snapshot.ts).
 const POOL_EXAMPLE = {
@@ -23,7 +25,7 @@ const POOL_EXAMPLE = {
 export class PoolStatsController {
   constructor(
     private readonly pools: PoolRegistry,
-    private readonly spend: SpendTracker,
+    private readonly stats: PoolStatsService,
   ) {}
 
   @Get()
@@ -37,7 +39,30 @@ export class PoolStatsController {
     },
   })
   all() {
-    return { generatedAt: new Date().toISOString(), ...this.pools.snapshot(), spend: this.spend.snapshot() };
+    return this.stats.current();
+  }
+
+  // A static segment: Fastify matches it before `:upstream`, whatever the order here.
+  @Sse('stream')
+  @ApiErrorResponses(400)
+  @ApiOperation({
+    summary: 'The same snapshot as GET /v1/llm/stats, as server-sent events: one at once, then one every intervalMs (default 1 s)',
+    description:
+      'For dashboards. A browser EventSource cannot send headers, so this route (only) also takes the key as `?access_token=`. ' +
+      'The stream ends when the service starts shutting down; reconnect to reach another instance.',
+  })
+  @ApiProduces('text/event-stream')
+  @ApiOkResponse({
+    description: 'One `data:` event per snapshot, each the JSON of GET /v1/llm/stats (abridged example).',
+    content: {
+      'text/event-stream': {
+        schema: { type: 'string' },
+        example: `data: ${JSON.stringify({ generatedAt: '2025-06-01T12:00:00.000Z', upstreams: [POOL_EXAMPLE], totals: { upstreams: 1, requests: 1840 } })}\n\n`,
+      },
+    },
+  })
+  stream(@Query() query: StatsStreamQueryDto): Observable<MessageEvent> {
+    return this.stats.stream(query.intervalMs ?? STREAM_INTERVAL_MS.default);
   }
 
   @Get(':upstream')
