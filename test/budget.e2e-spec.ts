@@ -39,3 +39,42 @@ describe('monthly budget', () => {
     ]);
   });
 });
+
+describe('monthly budget, once spent', () => {
+  let service: RunningService;
+  let stop: (() => Promise<void>) | undefined;
+
+  beforeAll(async () => {
+    ({ service, stop } = await startWithSimulator(
+      {},
+      {
+        LLM_PRICES: JSON.stringify({ 'sim-1': { input: 1, output: 2 } }),
+        LLM_BUDGET_LIMIT_USD: '0.001',
+        SEARCH_EMBEDDING_MODEL: 'sim/sim-embed-1',
+      },
+    ));
+  });
+  afterAll(() => stop?.());
+
+  it('refuses LLM calls with 429 while search still answers, lexically', async () => {
+    const indexed = await postJson(`${service.url}/v1/documents`, {
+      documents: [
+        { id: 'pool', text: 'A connection pool reuses keep-alive sockets.' },
+        { id: 'fruit', text: 'Bananas are yellow.' },
+      ],
+    });
+    expect(indexed.status).toBe(201);
+    const prompt = Array.from({ length: 1_000 }, (_, i) => `w${i}`).join(' ');
+    expect((await postJson(`${service.url}/v1/chat/completions`, chat(prompt, { model: 'sim/sim-1' }))).status).toBe(200);
+
+    const synthesis = await postJson(`${service.url}/v1/synthesis`, { question: 'What reuses sockets?', sources: [{ id: 'a', text: 'A pool.' }], model: 'sim/sim-1' });
+    expect(synthesis.status).toBe(429);
+    expect(synthesis.json.error.code).toBe('BUDGET_EXCEEDED');
+
+    const search = await postJson(`${service.url}/v1/search`, { query: 'keep-alive sockets pool' });
+    expect(search.status).toBe(200);
+    expect(search.json.mode).toBe('lexical');
+    expect(search.json.degraded).toMatch(/budget/i);
+    expect(search.json.hits[0].id).toBe('pool');
+  });
+});
