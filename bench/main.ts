@@ -30,7 +30,7 @@ import { renderReport } from './report/markdown-report';
 
 const HARD_LIMIT_MS = 15 * 60_000;
 const QUIET_WAIT_PER_SIDE_MS = 3_000;
-const QUIET_BUDGET_MS = 90_000;
+const QUIET_BUDGET_MS = 60_000;
 
 function parseOnly(raw: string | undefined): Set<string> | undefined {
   if (!raw?.trim()) return undefined;

@@ -85,6 +85,8 @@ export async function poolVsNoPool(settings: BenchSettings, cores: number): Prom
       if (response.statusCode === 200) coldMs.push(performance.now() - started);
     }
     await client.close();
+    // Refill the pool to the steady state's concurrency, uncounted: the cold phase left one socket.
+    await closedLoop({ url: `${service.url}/v1/chat/completions`, body, headers: { authorization: service.authorization }, connections: CONCURRENCY, amount: 2 * CONCURRENCY });
     const steady = await measure(
       () => closedLoop({ url: `${service.url}/v1/chat/completions`, body, headers: { authorization: service.authorization }, connections: CONCURRENCY, amount, maxDurationS: 60 }),
       { simulator, service, pids: { bench: process.pid, service: service.pid, simulator: simulator.pid, proxy: proxy.pid } },
@@ -146,7 +148,7 @@ export async function poolVsNoPool(settings: BenchSettings, cores: number): Prom
   const markdown = [
     `Simulator over HTTPS (self-signed EC P-256 certificate), \`latencyMs: ${UPSTREAM_LATENCY_MS}\`, behind \`bench/latency-proxy.ts\` adding ${ONE_WAY_DELAY_MS} ms each way ` +
       `(a round trip is ${2 * ONE_WAY_DELAY_MS} ms; a new connection also pays the emulated TCP handshake round trip). Service defaults otherwise (\`LLM_MAX_CONNECTIONS=64\`). ` +
-      `Per side and round: ${COLD_REQUESTS_PER_ROUND} "first requests", each right after the pool's idle sockets were closed (admin route), then ${amount} requests at c=${CONCURRENCY} (autocannon) for the steady state. ` +
+      `Per side and round: ${COLD_REQUESTS_PER_ROUND} "first requests", each right after the pool's idle sockets were closed (admin route), then (after ${2 * CONCURRENCY} uncounted requests that refill the pool) ${amount} requests at c=${CONCURRENCY} (autocannon) for the steady state. ` +
       `${settings.rounds} rounds, sides alternating, after a JIT warm-up of each service. ` +
       'Node\'s agent caches TLS sessions, so after the first connection the simulator sees resumed sessions rather than full handshakes; in TLS 1.3 a resumption still costs its round trip.',
     '',
