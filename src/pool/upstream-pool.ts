@@ -61,6 +61,9 @@ export class UpstreamPool {
       timeout: settings.timeoutMs,
       socketActiveTTL: settings.socketTtlMs || undefined,
       scheduling: 'lifo' as const,
+      // axios sets TCP keep-alive probes at 60 s on every request; the agent would reset them to 1 s on every
+      // free. Agreeing on one value lets Node skip the setsockopt calls (16 000 per 2 000 requests, measured).
+      keepAliveMsecs: 60_000,
     };
     this.agent = tls
       ? new HttpsAgent({
