@@ -1,5 +1,4 @@
 import { existsSync, mkdirSync, mkdtempSync, rmSync } from 'node:fs';
-import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { chromium, type BrowserContext, type Page } from 'playwright-core';
@@ -7,6 +6,7 @@ import { DrainService } from '../src/lifecycle/drain.service';
 import { UpstreamSimulator } from '../src/simulator/upstream-simulator';
 import { PoolStatsService } from '../src/stats/pool-stats.service';
 import { chat, eventually, postJson, runConcurrently, sleep, startService, type RunningService } from './support/service-harness';
+import { freePort } from './support/spawn-service';
 
 const CALLER_KEY = 'dashboard-caller-key-0123456789';
 const SCREENSHOT = join(__dirname, '..', 'bench', 'results', 'dashboard.png');
@@ -134,14 +134,6 @@ const chromiumMissing = existsSync(CHROMIUM) ? undefined : `${CHROMIUM} is missi
 if (chromiumMissing) process.stdout.write(`dashboard.e2e-spec: the headless-browser tests are skipped: ${chromiumMissing}\n`);
 const describeInChromium = chromiumMissing ? describe.skip : describe;
 
-/** A loopback port nothing listens on. */
-async function closedPort(): Promise<number> {
-  const server = createServer();
-  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
-  const { port } = server.address() as { port: number };
-  await new Promise((resolve) => server.close(resolve));
-  return port;
-}
 
 describeInChromium('GET /dashboard in headless Chromium', () => {
   let simulator: UpstreamSimulator;
@@ -157,7 +149,7 @@ describeInChromium('GET /dashboard in headless Chromium', () => {
     await simulator.start();
     service = await startService({
       LLM_SIMULATOR: 'off',
-      LLM_UPSTREAMS: `openai-sim=${simulator.openAiBaseUrl},claude-sim=${simulator.anthropicBaseUrl},vllm-down=http://127.0.0.1:${await closedPort()}/v1`,
+      LLM_UPSTREAMS: `openai-sim=${simulator.openAiBaseUrl},claude-sim=${simulator.anthropicBaseUrl},vllm-down=http://127.0.0.1:${await freePort()}/v1`,
       LLM_CLAUDE_SIM_WIRE: 'anthropic',
       LLM_VLLM_DOWN_MAX_RETRIES: '0',
       LLM_VLLM_DOWN_CIRCUIT_FAILURES: '2',

@@ -1,8 +1,8 @@
-import { createServer } from 'node:net';
 import { DEFAULT_PRICES } from '../src/cost/price-table';
 import { CLOSE_REASONS, ERROR_KINDS } from '../src/pool/pool-counters';
 import { UpstreamSimulator } from '../src/simulator/upstream-simulator';
 import { chat, postJson, runConcurrently, startService, type RunningService } from './support/service-harness';
+import { freePort } from './support/spawn-service';
 
 /** One sample line of the Prometheus text format. */
 interface Sample {
@@ -89,14 +89,6 @@ function sumOf(exposition: Exposition, name: string, labels: Record<string, stri
     .reduce((sum, s) => sum + s.value, 0);
 }
 
-/** A loopback port nothing listens on: connections to it are refused. */
-async function closedPort(): Promise<number> {
-  const server = createServer();
-  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
-  const { port } = server.address() as { port: number };
-  await new Promise((resolve) => server.close(resolve));
-  return port;
-}
 
 const CALLER_KEY = 'metrics-caller-key-0123456789';
 const auth = { authorization: `Bearer ${CALLER_KEY}` };
@@ -114,7 +106,7 @@ describe('GET /metrics (Prometheus, against the simulator)', () => {
     await simulator.start();
     service = await startService({
       LLM_SIMULATOR: 'off',
-      LLM_UPSTREAMS: `sim=${simulator.openAiBaseUrl},dead=http://127.0.0.1:${await closedPort()}/v1`,
+      LLM_UPSTREAMS: `sim=${simulator.openAiBaseUrl},dead=http://127.0.0.1:${await freePort()}/v1`,
       // The dead upstream fails fast: one refused connection, no retry, and its circuit opens.
       LLM_DEAD_MAX_RETRIES: '0',
       LLM_DEAD_CIRCUIT_FAILURES: '1',
