@@ -12,6 +12,7 @@ import { securityConfig } from './config/security.config';
 import { validateEnv } from './config/validate-env';
 import { costConfig } from './cost/cost.config';
 import { CostModule } from './cost/cost.module';
+import { databaseConfig } from './database/database.config';
 import { HealthModule } from './health/health.module';
 import { LifecycleModule } from './lifecycle/lifecycle.module';
 import { LlmModule } from './llm/llm.module';
@@ -37,7 +38,7 @@ export class AppModule {
           isGlobal: true,
           cache: true,
           ignoreEnvFile: options.ignoreEnvFile,
-          load: [appConfig, llmConfig, healthConfig, costConfig, securityConfig, searchConfig],
+          load: [appConfig, llmConfig, healthConfig, costConfig, securityConfig, searchConfig, databaseConfig],
           validate: validateEnv,
         }),
         CostModule,

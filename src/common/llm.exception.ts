@@ -6,11 +6,13 @@ export enum LlmErrorCode {
   UPSTREAM_TIMEOUT = 'UPSTREAM_TIMEOUT',
   UPSTREAM_UNAVAILABLE = 'UPSTREAM_UNAVAILABLE',
   UPSTREAM_ERROR = 'UPSTREAM_ERROR',
+  UPSTREAM_RESPONSE_TOO_LARGE = 'UPSTREAM_RESPONSE_TOO_LARGE',
   CLIENT_CLOSED = 'CLIENT_CLOSED',
   BUDGET_EXCEEDED = 'BUDGET_EXCEEDED',
   CIRCUIT_OPEN = 'CIRCUIT_OPEN',
   SHUTTING_DOWN = 'SHUTTING_DOWN',
   INVALID_OUTPUT = 'INVALID_OUTPUT',
+  DATABASE_UNAVAILABLE = 'DATABASE_UNAVAILABLE',
 }
 
 const STATUS_BY_CODE: Record<LlmErrorCode, number> = {
@@ -21,6 +23,7 @@ const STATUS_BY_CODE: Record<LlmErrorCode, number> = {
   [LlmErrorCode.UPSTREAM_TIMEOUT]: 504,
   [LlmErrorCode.UPSTREAM_UNAVAILABLE]: 502,
   [LlmErrorCode.UPSTREAM_ERROR]: 502,
+  [LlmErrorCode.UPSTREAM_RESPONSE_TOO_LARGE]: 502,
   // nginx's "client closed request": nobody reads it, but logs and stats do
   [LlmErrorCode.CLIENT_CLOSED]: 499,
   [LlmErrorCode.BUDGET_EXCEEDED]: 429,
@@ -28,6 +31,8 @@ const STATUS_BY_CODE: Record<LlmErrorCode, number> = {
   [LlmErrorCode.SHUTTING_DOWN]: 503,
   // The model answered, but not in the shape asked for, even after a retry.
   [LlmErrorCode.INVALID_OUTPUT]: 502,
+  // PostgreSQL (DATABASE_URL) unreachable, not migrated yet, or past its statement timeout; chat is still served.
+  [LlmErrorCode.DATABASE_UNAVAILABLE]: 503,
 };
 
 export interface LlmExceptionOptions {

@@ -1,4 +1,5 @@
 import { parseCostEnv } from '../cost/cost.config';
+import { parseDatabaseEnv } from '../database/database.config';
 import { parseSearchEnv } from '../search/search.config';
 import { parseAppEnv } from './app.config';
 import { EnvReader, ConfigValidationError } from './env-reader';
@@ -25,5 +26,6 @@ export function readEnv(env: Record<string, unknown>): EnvReader {
   parseSecurityEnv(reader);
   parseCostEnv(reader);
   parseSearchEnv(reader);
+  parseDatabaseEnv(reader);
   return reader;
 }

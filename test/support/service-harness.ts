@@ -6,7 +6,7 @@ import { createApp } from '../../src/app.factory';
 import { UpstreamSimulator, type SimulatorOptions } from '../../src/simulator/upstream-simulator';
 
 /** Environment prefixes the service reads; cleared before each boot so tests see only what they set. */
-const OWNED_ENV = /^(LLM_|OPENAI_|ANTHROPIC_|SERVICE_|SEARCH_|PORT$|HOST$)/;
+const OWNED_ENV = /^(LLM_|OPENAI_|ANTHROPIC_|SERVICE_|SEARCH_|DATABASE_|REDIS_|PORT$|HOST$)/;
 
 export interface RunningService {
   app: NestFastifyApplication;
