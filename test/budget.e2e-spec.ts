@@ -1,5 +1,5 @@
 import type { UpstreamSimulator } from '../src/simulator/upstream-simulator';
-import { chat, getJson, postJson, startWithSimulator, type RunningService } from './support/service-harness';
+import { chat, getJson, postJson, request, runConcurrently, startWithSimulator, type RunningService } from './support/service-harness';
 
 describe('monthly budget', () => {
   let simulator: UpstreamSimulator;
@@ -35,7 +35,7 @@ describe('monthly budget', () => {
     const expected = (usage.prompt_tokens * 1 + usage.completion_tokens * 2) / 1e6;
     expect(spend.totalUsd).toBeCloseTo(expected, 9);
     expect(spend.byModel).toEqual([
-      { upstream: 'sim', model: 'sim-1', requests: 1, promptTokens: usage.prompt_tokens, completionTokens: usage.completion_tokens, costUsd: spend.totalUsd, unpriced: false },
+      { upstream: 'sim', model: 'sim-1', requests: 1, promptTokens: usage.prompt_tokens, completionTokens: usage.completion_tokens, estimatedUsage: 0, costUsd: spend.totalUsd, unpriced: false },
     ]);
   });
 });
@@ -76,5 +76,82 @@ describe('monthly budget, once spent', () => {
     expect(search.json.mode).toBe('lexical');
     expect(search.json.degraded).toMatch(/budget/i);
     expect(search.json.hits[0].id).toBe('pool');
+  });
+});
+
+describe('usage an upstream got wrong', () => {
+  let simulator: UpstreamSimulator;
+  let service: RunningService;
+  let stop: (() => Promise<void>) | undefined;
+
+  beforeAll(async () => {
+    ({ simulator, service, stop } = await startWithSimulator(
+      {},
+      { LLM_PRICES: JSON.stringify({ 'sim-1': { input: 1, output: 2 } }), LLM_BUDGET_LIMIT_USD: '1' },
+      { anthropic: true },
+    ));
+  });
+  afterAll(() => stop?.());
+  afterEach(() => simulator.setFaults(null));
+
+  const spendOf = async () => (await getJson(`${service.url}/v1/llm/stats`)).json.spend;
+
+  // Each of these once made spend NaN (or negative), and a NaN budget refuses every later call until restart.
+  it.each([
+    ['no prompt_tokens', 'sim', false, { prompt_tokens: null }],
+    ['a negative prompt_tokens', 'sim', false, { prompt_tokens: -1_000_000 }],
+    ['string token counts', 'sim', false, { prompt_tokens: '12', completion_tokens: 'many' }],
+    ['no prompt_tokens, streamed', 'sim', true, { prompt_tokens: null }],
+    ['no input_tokens (Anthropic)', 'claude', false, { input_tokens: null }],
+    ['a string output_tokens (Anthropic), streamed', 'claude', true, { output_tokens: 'x' }],
+  ])('%s: the call is charged by estimate, counted, and the budget keeps working', async (_name, upstream, stream, usage) => {
+    const before = await spendOf();
+    simulator.setFaults({ count: 1, usage });
+    const prompt = 'How do pools reuse sockets? '.repeat(20);
+    const call = await postJson(`${service.url}/v1/chat/completions`, chat(prompt, { model: `${upstream}/sim-1`, stream }));
+    expect(call.status).toBe(200);
+    if (!stream) {
+      // The caller sees the counts it was charged for: numbers, never the upstream's garbage.
+      expect(Number.isInteger(call.json.usage.prompt_tokens) && call.json.usage.prompt_tokens > 0).toBe(true);
+      expect(Number.isInteger(call.json.usage.completion_tokens) && call.json.usage.completion_tokens >= 0).toBe(true);
+    }
+
+    const after = await spendOf();
+    expect(Number.isFinite(after.totalUsd)).toBe(true);
+    expect(after.totalUsd).toBeGreaterThan(before.totalUsd);
+    expect(after.estimatedUsage).toBe(before.estimatedUsage + 1);
+    expect(after.byModel.every((line: { costUsd: number; promptTokens: number }) => line.costUsd >= 0 && line.promptTokens >= 0)).toBe(true);
+
+    const next = await postJson(`${service.url}/v1/chat/completions`, chat('And after that?', { model: 'sim/sim-1', max_tokens: 20 }));
+    expect(next.status).toBe(200);
+  });
+});
+
+describe('spend stats under many model names', () => {
+  let service: RunningService;
+  let stop: (() => Promise<void>) | undefined;
+
+  beforeAll(async () => {
+    ({ service, stop } = await startWithSimulator({}, { LLM_PRICES: JSON.stringify({ 'sim-1': { input: 1, output: 2 } }) }));
+  });
+  afterAll(() => stop?.());
+
+  it('keeps per-model spend bounded (top models, then "(other)") whatever model names callers send', async () => {
+    const models = 400;
+    await runConcurrently(models, 16, async (i) => {
+      const call = await postJson(`${service.url}/v1/chat/completions`, chat('hi', { model: `sim/made-up-${i}\r\nFORGED log line`, max_tokens: 4 }));
+      expect(call.status).toBe(200);
+    });
+    const stats = await getJson(`${service.url}/v1/llm/stats`);
+    const { byModel } = stats.json.spend;
+    expect(byModel.length).toBeLessThanOrEqual(101);
+    const other = byModel.find((line: { model: string }) => line.model === '(other)');
+    expect(other.requests).toBeGreaterThanOrEqual(models - 100);
+    expect(byModel.reduce((n: number, line: { requests: number }) => n + line.requests, 0)).toBe(models);
+    expect(JSON.stringify(stats.json).length).toBeLessThan(64 * 1024);
+
+    const metrics = await request('GET', `${service.url}/metrics`);
+    const spendSeries = metrics.text.split('\n').filter((line) => line.startsWith('llm_budget_spend_usd_total{'));
+    expect(spendSeries.length).toBeLessThanOrEqual(5);
   });
 });

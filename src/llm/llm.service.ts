@@ -2,6 +2,7 @@ import { Injectable, Logger } from '@nestjs/common';
 import { LlmErrorCode, LlmException } from '../common/llm.exception';
 import type { UpstreamConfig } from '../config/llm.config';
 import { SpendTracker } from '../cost/spend-tracker';
+import { checkedUsage, estimateTokens } from '../cost/token-usage';
 import { UpstreamCatalog } from '../pool/upstream-catalog';
 import { messageText, type ChatCompletion, type ChatCompletionChunk, type ChatCompletionRequest, type EmbeddingsRequest, type EmbeddingsResponse, type Usage } from './chat.types';
 import { CODECS } from './codecs';
@@ -98,7 +99,13 @@ export class LlmService {
     const started = performance.now();
     const body = await this.client.json(upstream, { ...call, headers: (key) => codec.headers(key), signal: options.signal });
     const completion = codec.decodeChat(body, model);
-    if (completion.usage) this.spend.record(upstream.name, model, completion.usage);
+    const checked = checkedUsage(completion.usage, () => ({
+      prompt: estimatePromptTokens(request),
+      completion: completion.choices.reduce((n, choice) => n + estimateTokens(String(choice?.message?.content ?? '')), 0),
+    }));
+    // The caller (and synthesis' cost) sees the counts the budget was charged with.
+    completion.usage = checked.usage;
+    this.spend.record(upstream.name, model, checked.usage, checked.estimated);
     return { upstream: upstream.name, model, completion, latencyMs: performance.now() - started };
   }
 
@@ -109,13 +116,18 @@ export class LlmService {
     const decoder = codec.streamDecoder(model);
     const spend = this.spend;
     let usage: Usage | undefined;
+    let reportedUsage: unknown;
     let streamedChunks = 0;
+    const settle = () => checkedUsage(reportedUsage, () => ({ prompt: estimatePromptTokens(request), completion: streamedChunks }));
 
     async function* chunks(): AsyncGenerator<ChatCompletionChunk> {
       try {
         for await (const event of sseEvents(body)) {
           for (const chunk of decoder.decode(event)) {
-            if (chunk.usage) usage = chunk.usage;
+            if (chunk.usage) {
+              reportedUsage = chunk.usage;
+              usage = chunk.usage = settle().usage;
+            }
             if (chunk.choices[0]?.delta?.content) streamedChunks++;
             yield chunk;
           }
@@ -130,7 +142,8 @@ export class LlmService {
         if (decoder.done) body.resume();
         else body.destroy();
         // A stream cut short still cost what was generated: estimate it (a chunk is about a token) rather than record nothing.
-        spend.record(upstream.name, model, usage ?? { prompt_tokens: estimatePromptTokens(request), completion_tokens: streamedChunks });
+        const checked = settle();
+        spend.record(upstream.name, model, checked.usage, checked.estimated);
       }
     }
     return { upstream: upstream.name, model, chunks: chunks(), usage: () => usage };
@@ -141,12 +154,19 @@ export class LlmService {
     const call = codec.encodeEmbeddings(request, model);
     const body = await this.client.json(upstream, { ...call, headers: (key) => codec.headers(key), signal: options.signal });
     const response = codec.decodeEmbeddings(body);
-    if (response.usage) this.spend.record(upstream.name, model, response.usage);
+    const inputs = Array.isArray(request.input) ? request.input : [request.input];
+    // Embeddings have no completion tokens; only the input count is the upstream's to report.
+    const checked = checkedUsage({ prompt_tokens: (response.usage as { prompt_tokens?: unknown } | undefined)?.prompt_tokens, completion_tokens: 0 }, () => ({
+      prompt: inputs.reduce((n, input) => n + estimateTokens(String(input)), 0),
+      completion: 0,
+    }));
+    response.usage = { prompt_tokens: checked.usage.prompt_tokens, total_tokens: checked.usage.prompt_tokens };
+    this.spend.record(upstream.name, model, checked.usage, checked.estimated);
     return response;
   }
 }
 
-/** About four characters a token: only for streams that ended before the upstream reported usage. */
+/** About four characters a token: for usage the upstream did not report (or reported malformed). */
 function estimatePromptTokens(request: ChatCompletionRequest): number {
-  return Math.ceil(request.messages.reduce((n, m) => n + messageText(m).length, 0) / 4);
+  return request.messages.reduce((n, m) => n + estimateTokens(messageText(m)), 0);
 }

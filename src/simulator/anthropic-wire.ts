@@ -4,6 +4,7 @@ import {
   checkModel,
   checkPositiveInteger,
   isRecord,
+  patchedUsage,
   type GenerationReply,
   type GenerationRequest,
   type Parsed,
@@ -96,7 +97,7 @@ export const anthropicWire: WireFormat = {
       content: [{ type: 'text', text: reply.answer.text }],
       stop_reason: stopReason(reply),
       stop_sequence: null,
-      usage: { input_tokens: reply.answer.promptTokens, output_tokens: reply.answer.completionTokens },
+      usage: patchedUsage(reply, { input_tokens: reply.answer.promptTokens, output_tokens: reply.answer.completionTokens }),
     };
   },
 
@@ -112,7 +113,7 @@ export const anthropicWire: WireFormat = {
           stop_reason: null,
           stop_sequence: null,
           // The real API reports a provisional output count of 1 here.
-          usage: { input_tokens: reply.answer.promptTokens, output_tokens: 1 },
+          usage: patchedUsage(reply, { input_tokens: reply.answer.promptTokens, output_tokens: 1 }),
         },
       }),
       sse('content_block_start', { index: 0, content_block: { type: 'text', text: '' } }),
@@ -128,7 +129,7 @@ export const anthropicWire: WireFormat = {
       sse('content_block_stop', { index: 0 }),
       sse('message_delta', {
         delta: { stop_reason: stopReason(reply), stop_sequence: null },
-        usage: { output_tokens: reply.answer.completionTokens },
+        usage: patchedUsage(reply, { output_tokens: reply.answer.completionTokens }),
       }),
       sse('message_stop'),
     ];

@@ -19,9 +19,14 @@ export interface FaultOptions {
   replyText?: string;
   /** Only apply to requests whose path ends with this (e.g. '/messages'). */
   path?: string;
+  /**
+   * Rewrite the usage block the wire sends (a broken upstream's accounting), in the wire's own field names:
+   * a value replaces the field, null removes it, e.g. {"prompt_tokens": null} or {"input_tokens": "12"}.
+   */
+  usage?: Record<string, unknown>;
 }
 
-type FieldKind = 'count' | 'duration' | 'status' | 'boolean' | 'string';
+type FieldKind = 'count' | 'duration' | 'status' | 'boolean' | 'string' | 'object';
 
 const FIELDS: Record<keyof FaultOptions, FieldKind> = {
   count: 'count',
@@ -34,6 +39,7 @@ const FIELDS: Record<keyof FaultOptions, FieldKind> = {
   stallMs: 'duration',
   replyText: 'string',
   path: 'string',
+  usage: 'object',
 };
 
 function fieldProblem(kind: FieldKind, value: unknown): string | undefined {
@@ -48,6 +54,8 @@ function fieldProblem(kind: FieldKind, value: unknown): string | undefined {
       return typeof value === 'boolean' ? undefined : 'a boolean';
     case 'string':
       return typeof value === 'string' ? undefined : 'a string';
+    case 'object':
+      return typeof value === 'object' && value !== null && !Array.isArray(value) ? undefined : 'a JSON object';
   }
 }
 

@@ -5,6 +5,7 @@ import {
   checkModel,
   checkPositiveInteger,
   isRecord,
+  patchedUsage,
   type GenerationReply,
   type GenerationRequest,
   type Parsed,
@@ -53,7 +54,7 @@ function chunk(reply: GenerationReply, delta: object, finishReason: string | nul
 
 function usage(reply: GenerationReply): object {
   const { promptTokens, completionTokens } = reply.answer;
-  return { prompt_tokens: promptTokens, completion_tokens: completionTokens, total_tokens: promptTokens + completionTokens };
+  return patchedUsage(reply, { prompt_tokens: promptTokens, completion_tokens: completionTokens, total_tokens: promptTokens + completionTokens });
 }
 
 function finishReason(reply: GenerationReply): string {

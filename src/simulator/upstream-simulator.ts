@@ -341,6 +341,7 @@ export class UpstreamSimulator {
         fault?.replyText !== undefined
           ? fixedAnswer(generation.turns, fault.replyText)
           : composeAnswer(generation.turns, generation.maxTokens),
+      usagePatch: fault?.usage,
     };
     const replyTiming = {
       ttftMs: timing.ttftMs,

@@ -17,6 +17,8 @@ export interface GenerationReply {
   created: number;
   request: GenerationRequest;
   answer: Answer;
+  /** A fault's rewrite of the usage block (FaultOptions.usage). */
+  usagePatch?: Record<string, unknown>;
 }
 
 export type Parsed<T> = { ok: true; value: T } | { ok: false; message: string };
@@ -40,6 +42,16 @@ export interface WireFormat {
   /** SSE events that close the stream (finish reason, usage, terminator). */
   streamTail(reply: GenerationReply): string[];
   modelList(ids: string[]): object;
+}
+
+/** The usage block as a wire renders it, with a fault's rewrite applied: a value replaces a field, null removes it. */
+export function patchedUsage(reply: GenerationReply, usage: Record<string, unknown>): Record<string, unknown> {
+  const patched = { ...usage };
+  for (const [field, value] of Object.entries(reply.usagePatch ?? {})) {
+    if (value === null) delete patched[field];
+    else patched[field] = value;
+  }
+  return patched;
 }
 
 /** Shared request-field checks; each returns an error message or undefined. */

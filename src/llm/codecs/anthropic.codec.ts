@@ -20,7 +20,7 @@ interface AnthropicMessage {
   model: string;
   content: { type: string; text?: string }[];
   stop_reason: string | null;
-  usage: { input_tokens: number; output_tokens: number };
+  usage?: { input_tokens?: unknown; output_tokens?: unknown };
 }
 
 /** Translates OpenAI-format chat to Anthropic's Messages API and back, streams included. */
@@ -67,14 +67,14 @@ export class AnthropicCodec implements WireCodec {
           finish_reason: FINISH_REASONS[message.stop_reason ?? ''] ?? 'stop',
         },
       ],
-      usage: usage(message.usage?.input_tokens ?? 0, message.usage?.output_tokens ?? 0),
+      usage: usage(message.usage?.input_tokens, message.usage?.output_tokens),
     };
   }
 
   streamDecoder(model: string): StreamDecoder {
     let id = '';
     let done = false;
-    let inputTokens = 0;
+    let inputTokens: unknown;
     const created = Math.floor(Date.now() / 1000);
     const chunk = (delta: ChatCompletionChunk['choices'][number]['delta'], finish: string | null = null): ChatCompletionChunk => ({
       id,
@@ -94,13 +94,13 @@ export class AnthropicCodec implements WireCodec {
           case 'message_start':
             id = data.message?.id ?? '';
             model = data.message?.model ?? model;
-            inputTokens = data.message?.usage?.input_tokens ?? 0;
+            inputTokens = data.message?.usage?.input_tokens;
             return [chunk({ role: 'assistant', content: '' })];
           case 'content_block_delta':
             return data.delta?.type === 'text_delta' ? [chunk({ content: data.delta.text })] : [];
           case 'message_delta': {
             const finish = FINISH_REASONS[data.delta?.stop_reason ?? ''] ?? 'stop';
-            const usageChunk: ChatCompletionChunk = { ...chunk({}), choices: [], usage: usage(inputTokens, data.usage?.output_tokens ?? 0) };
+            const usageChunk: ChatCompletionChunk = { ...chunk({}), choices: [], usage: usage(data.usage?.input_tokens ?? inputTokens, data.usage?.output_tokens) };
             return [chunk({}, finish), usageChunk];
           }
           case 'message_stop':
@@ -125,6 +125,11 @@ export class AnthropicCodec implements WireCodec {
 
 }
 
-function usage(prompt: number, completion: number): Usage {
-  return { prompt_tokens: prompt, completion_tokens: completion, total_tokens: prompt + completion };
+/**
+ * Anthropic's counts under OpenAI's names, as sent: a missing or malformed count is not
+ * defaulted here (a 0 would make the call free) but estimated by LlmService (checkedUsage).
+ */
+function usage(prompt: unknown, completion: unknown): Usage {
+  const total = typeof prompt === 'number' && typeof completion === 'number' ? prompt + completion : undefined;
+  return { prompt_tokens: prompt, completion_tokens: completion, total_tokens: total } as Usage;
 }
