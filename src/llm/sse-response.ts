@@ -1,6 +1,8 @@
+import { Logger } from '@nestjs/common';
 import { Readable } from 'node:stream';
 import { errorEnvelope } from '../common/error-envelope';
 import { LlmException } from '../common/llm.exception';
+import { redact, redactSecrets } from '../common/redact';
 
 export const SSE_HEADERS = {
   'content-type': 'text/event-stream; charset=utf-8',
@@ -9,22 +11,48 @@ export const SSE_HEADERS = {
   'x-accel-buffering': 'no',
 };
 
+export interface SseOptions<T> {
+  /** The data of a last event after every item, e.g. OpenAI's `[DONE]`. */
+  done?: string;
+  /** Named events (`event: delta`): an item's name and data. Without it every item is an unnamed `data:` event. */
+  named?: (item: T) => { event: string; data: unknown };
+}
+
+const logger = new Logger('Sse');
+
 /**
- * Server-sent events from an async sequence, written as each item arrives.
- * An error after the first byte can no longer change the status, so it becomes an error event.
+ * The one SSE writer: server-sent events from an async sequence, written as each item arrives.
+ * An error after the first byte can no longer change the status, so it becomes `event: error`
+ * with the error envelope. Every frame carries upstream text (chunks are passed on with whatever
+ * fields the upstream put in them), so each is scrubbed of the keys this process holds; error
+ * messages also of anything shaped like a provider key.
  */
-export function sseResponse<T>(items: AsyncIterable<T>, options: { done?: string } = {}): Readable {
-  async function* events(): AsyncGenerator<string> {
+export function sseResponse<T>(items: AsyncIterable<T>, options: SseOptions<T> = {}): Readable {
+  async function* frames(): AsyncGenerator<string> {
     try {
-      for await (const item of items) yield `data: ${JSON.stringify(item)}\n\n`;
+      for await (const item of items) {
+        const { event, data } = options.named ? options.named(item) : { event: undefined, data: item };
+        // A whole event is scrubbed at once, so a key cannot hide across two network chunks.
+        yield redactSecrets(frame(event, data));
+      }
       if (options.done) yield `data: ${options.done}\n\n`;
     } catch (error) {
-      const envelope =
-        error instanceof LlmException
-          ? errorEnvelope(error.status, error.code, error.message, { upstream: error.options.upstream })
-          : errorEnvelope(500, 'INTERNAL_ERROR', 'stream failed');
-      yield `event: error\ndata: ${JSON.stringify(envelope)}\n\n`;
+      yield redact(frame('error', envelopeOf(error)));
     }
   }
-  return Readable.from(events(), { objectMode: false });
+  return Readable.from(frames(), { objectMode: false });
+}
+
+function envelopeOf(error: unknown) {
+  if (error instanceof LlmException) {
+    const { upstream, details } = error.options;
+    return errorEnvelope(error.status, error.code, error.message, { upstream, details });
+  }
+  logger.error(error instanceof Error ? (error.stack ?? error.message) : String(error));
+  return errorEnvelope(500, 'INTERNAL_ERROR', 'the stream failed');
+}
+
+function frame(event: string | undefined, data: unknown): string {
+  // JSON keeps any newline in the data escaped: one event stays one event.
+  return `${event ? `event: ${event}\n` : ''}data: ${JSON.stringify(data)}\n\n`;
 }

@@ -3,10 +3,9 @@ import { ApiBody, ApiExtraModels, ApiOkResponse, ApiOperation, ApiTags, getSchem
 import type { FastifyReply } from 'fastify';
 import { ClientAbortSignal } from '../common/client-abort-signal.decorator';
 import { ApiErrorResponses, UPSTREAM_ERRORS } from '../common/openapi';
-import { SSE_HEADERS } from '../llm/sse-response';
+import { SSE_HEADERS, sseResponse } from '../llm/sse-response';
 import { SynthesisRequestDto } from './dto/synthesis-request.dto';
 import { SYNTHESIS_RESPONSE_EXAMPLE, SynthesisDeltaDto, SynthesisResponseDto, SynthesisSummaryDto } from './dto/synthesis-response.dto';
-import { synthesisEventStream } from './synthesis-events';
 import { SynthesisService } from './synthesis.service';
 
 // The done event is the whole response without the answer (it came as deltas) and the format (always text).
@@ -67,6 +66,6 @@ export class SynthesisController {
     if (!request.stream) return this.synthesis.answer(request, { signal });
     const stream = await this.synthesis.stream(request, { signal });
     reply.headers({ ...SSE_HEADERS, 'x-llm-upstream': stream.upstream });
-    return synthesisEventStream(stream.events);
+    return sseResponse(stream.events, { named: (item) => item });
   }
 }
