@@ -6,5 +6,6 @@
  */
 import type { Migration } from '../migrator';
 import { documentsMigration } from './001-documents';
+import { spendLedgerMigration } from './002-spend-ledger';
 
-export const MIGRATIONS: readonly Migration[] = [documentsMigration];
+export const MIGRATIONS: readonly Migration[] = [documentsMigration, spendLedgerMigration];
