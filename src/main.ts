@@ -17,15 +17,16 @@ async function bootstrap(): Promise<void> {
 
 /**
  * Readiness goes down and new requests are refused at once; in-flight requests and
- * streams get SHUTDOWN_GRACE_MS to finish; then the server closes, the pools'
- * agents are destroyed (onModuleDestroy) and the process exits 0.
+ * streams get SHUTDOWN_GRACE_MS to finish; upstream calls still running then are cut
+ * and answered 503 SHUTTING_DOWN (never counted against the upstream); then the server
+ * closes, the pools' agents are destroyed (onModuleDestroy) and the process exits 0.
  */
 async function shutdown(app: NestFastifyApplication, signal: string): Promise<void> {
   const { shutdownGraceMs } = app.get<AppConfig>(appConfig.KEY);
   const drain = app.get(DrainService);
   logger.log(`${signal}: draining ${drain.inFlight} in-flight requests (up to ${shutdownGraceMs} ms); readiness is down`);
-  const { completed, abandoned } = await drain.drain(shutdownGraceMs);
-  if (!completed) logger.warn(`grace period over: ${abandoned} requests still in flight are cut off`);
+  const { completed, cut } = await drain.drainThenCut(shutdownGraceMs);
+  if (!completed) logger.warn(`grace period over: ${cut} requests still in flight were cut off (503 SHUTTING_DOWN)`);
   await app.close();
   logger.log('stopped');
   process.exit(0);

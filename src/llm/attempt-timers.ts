@@ -1,4 +1,5 @@
-export type AbortReason = 'deadline' | 'idle' | 'caller';
+/** `shutdown`: our own shutdown cut the call once its grace period was over; not the upstream's failure. */
+export type AbortReason = 'deadline' | 'idle' | 'caller' | 'shutdown';
 
 /** One attempt's timers: the whole-call deadline, the idle-read timer and the caller's signal, as one AbortSignal. */
 export interface AttemptTimers {
@@ -14,7 +15,12 @@ export interface AttemptTimers {
  * Starts an attempt's timers. `idleMs` applies only when given (streams): between
  * bytes, and before the response headers.
  */
-export function startAttemptTimers(deadlineAt: number, idleMs: number | undefined, callerSignal?: AbortSignal): AttemptTimers {
+export function startAttemptTimers(
+  deadlineAt: number,
+  idleMs: number | undefined,
+  callerSignal?: AbortSignal,
+  shutdownSignal?: AbortSignal,
+): AttemptTimers {
   const controller = new AbortController();
   let reason: AbortReason | undefined;
   const abort = (why: AbortReason) => {
@@ -33,6 +39,9 @@ export function startAttemptTimers(deadlineAt: number, idleMs: number | undefine
   const onCaller = () => abort('caller');
   if (callerSignal?.aborted) onCaller();
   else callerSignal?.addEventListener('abort', onCaller, { once: true });
+  const onShutdown = () => abort('shutdown');
+  if (shutdownSignal?.aborted) onShutdown();
+  else shutdownSignal?.addEventListener('abort', onShutdown, { once: true });
   return {
     signal: controller.signal,
     reason: () => reason,
@@ -41,6 +50,7 @@ export function startAttemptTimers(deadlineAt: number, idleMs: number | undefine
       clearTimeout(deadline);
       clearTimeout(idle);
       callerSignal?.removeEventListener('abort', onCaller);
+      shutdownSignal?.removeEventListener('abort', onShutdown);
     },
   };
 }

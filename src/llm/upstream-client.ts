@@ -18,6 +18,7 @@ import {
   describeFailure,
   noUsableKeyError,
   poolExhaustedError,
+  shuttingDownError,
   upstreamHttpError,
 } from './upstream-errors';
 
@@ -108,9 +109,11 @@ export class UpstreamClient {
       timers.signal.removeEventListener('abort', onAbort);
       if (upstreamBody.readableEnded) pool.recordSuccess(performance.now() - started);
       else {
-        const kind = failure ?? (timers.reason() === 'caller' ? 'client_closed' : 'connection_reset');
+        const reason = timers.reason();
+        const kind = failure ?? (reason === 'caller' ? 'client_closed' : reason === 'shutdown' ? 'shutdown' : 'connection_reset');
         pool.recordFailure(kind);
-        if (kind !== 'client_closed') {
+        // Our own shutdown cutting a call is not the upstream's failure either.
+        if (kind !== 'client_closed' && kind !== 'shutdown') {
           pool.counters.failedCalls++;
           pool.circuit.failure(kind);
         }
@@ -126,6 +129,8 @@ export class UpstreamClient {
     let retries = 0;
     let staleRetried = false;
     for (;;) {
+      // Cut by our own shutdown (e.g. while waiting to retry): say so, and ask nothing more of the upstream.
+      if (pool.shutdownSignal.aborted) throw shuttingDownError(pool);
       const decision = pool.circuit.enter();
       if (!decision.allowed) {
         pool.counters.circuitRejections++;
@@ -144,7 +149,8 @@ export class UpstreamClient {
         pool.circuit.neutral();
         throw this.giveUp(pool, error as LlmException);
       }
-      const timers = startAttemptTimers(deadlineAt, responseType === 'stream' ? pool.settings.idleTimeoutMs : undefined, request.signal);
+      const idleMs = responseType === 'stream' ? pool.settings.idleTimeoutMs : undefined;
+      const timers = startAttemptTimers(deadlineAt, idleMs, request.signal, pool.shutdownSignal);
       const started = performance.now();
       let ended = false;
       const end = () => {
@@ -194,8 +200,9 @@ export class UpstreamClient {
       pool.counters.retries++;
       if (retry.delayMs > 0) {
         try {
-          await sleep(retry.delayMs, undefined, { signal: request.signal });
+          await sleep(retry.delayMs, undefined, { signal: AbortSignal.any([pool.shutdownSignal, ...(request.signal ? [request.signal] : [])]) });
         } catch {
+          if (pool.shutdownSignal.aborted) throw shuttingDownError(pool);
           pool.recordFailure('client_closed');
           throw this.giveUp(pool, new LlmException(LlmErrorCode.CLIENT_CLOSED, 'the caller went away', { upstream: pool.name }));
         }
@@ -204,7 +211,8 @@ export class UpstreamClient {
   }
 
   private giveUp(pool: UpstreamPool, error: LlmException): LlmException {
-    if (error.code !== LlmErrorCode.CLIENT_CLOSED) pool.counters.failedCalls++;
+    // Neither the caller leaving nor our own shutdown is a failed call of the upstream's.
+    if (error.code !== LlmErrorCode.CLIENT_CLOSED && error.code !== LlmErrorCode.SHUTTING_DOWN) pool.counters.failedCalls++;
     return error;
   }
 

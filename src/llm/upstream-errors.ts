@@ -16,6 +16,7 @@ export function classifyFailure(error: unknown, aborted: AbortReason | undefined
   if (aborted === 'deadline') return 'request_timeout';
   if (aborted === 'idle') return 'idle_timeout';
   if (aborted === 'caller') return 'client_closed';
+  if (aborted === 'shutdown') return 'shutdown';
   const code = (error as AxiosError)?.code ?? (error as NodeJS.ErrnoException)?.code;
   switch (code) {
     case 'ECONNREFUSED':
@@ -41,6 +42,8 @@ export function describeFailure(pool: UpstreamPool, kind: ErrorKind, error: unkn
   switch (kind) {
     case 'client_closed':
       return new LlmException(LlmErrorCode.CLIENT_CLOSED, 'the caller went away', { upstream });
+    case 'shutdown':
+      return shuttingDownError(pool);
     case 'request_timeout':
       return new LlmException(LlmErrorCode.UPSTREAM_TIMEOUT, `upstream "${upstream}" did not answer within ${timeoutMs} ms`, { upstream });
     case 'idle_timeout':
@@ -54,6 +57,14 @@ export function describeFailure(pool: UpstreamPool, kind: ErrorKind, error: unkn
     default:
       return new LlmException(LlmErrorCode.UPSTREAM_UNAVAILABLE, `request to upstream "${upstream}" failed: ${detail}`, { upstream });
   }
+}
+
+/** A call our own shutdown cut (or refused) after the grace period: the caller should retry on another instance. */
+export function shuttingDownError(pool: UpstreamPool): LlmException {
+  return new LlmException(LlmErrorCode.SHUTTING_DOWN, 'the service is shutting down; retry on another instance', {
+    upstream: pool.name,
+    retryAfterSeconds: 1,
+  });
 }
 
 /** An upstream's error answer, passed on with its status and Retry-After, and without any key it echoed. */

@@ -19,6 +19,7 @@ export const ERROR_KINDS = [
   'request_timeout',
   'idle_timeout',
   'client_closed',
+  'shutdown', // cut by our own shutdown once the grace period was over: not the upstream's fault
   'http_4xx',
   'http_5xx',
   'other',

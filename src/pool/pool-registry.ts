@@ -1,5 +1,6 @@
 import { Inject, Injectable, Logger, OnModuleDestroy, Optional } from '@nestjs/common';
 import { LlmErrorCode, LlmException } from '../common/llm.exception';
+import { DrainService } from '../lifecycle/drain.service';
 import type { PoolSnapshot, PoolStatsTotals } from './pool-snapshot';
 import { UpstreamPool, type PoolObserver } from './upstream-pool';
 import { UpstreamCatalog } from './upstream-catalog';
@@ -13,12 +14,18 @@ export class PoolRegistry implements OnModuleDestroy {
   private readonly logger = new Logger('Pools');
   private readonly pools = new Map<string, UpstreamPool>();
 
-  constructor(catalog: UpstreamCatalog, @Optional() @Inject(POOL_OBSERVER) observer?: PoolObserver) {
+  constructor(
+    catalog: UpstreamCatalog,
+    @Optional() @Inject(POOL_OBSERVER) observer?: PoolObserver,
+    @Optional() drain?: DrainService,
+  ) {
     for (const upstream of catalog.upstreams) {
       const pool = new UpstreamPool(upstream, catalog.extraCaPem, observer);
       this.pools.set(upstream.name, pool);
       this.warnAboutSizing(pool);
     }
+    // The shutdown's grace period is over: end the calls still running ourselves, as SHUTTING_DOWN.
+    drain?.cutSignal.addEventListener('abort', () => this.all().forEach((pool) => pool.cutInFlight()), { once: true });
   }
 
   get(name: string): UpstreamPool {

@@ -41,6 +41,8 @@ export class UpstreamPool {
   private readonly sockets: SocketTracker;
   /** Times of recent pool-exhaustion events, for readiness. */
   private exhaustedAt: number[] = [];
+  /** Fires when our own shutdown cuts the calls still in flight, so they are not taken for upstream failures. */
+  private readonly closing = new AbortController();
 
   constructor(
     readonly upstream: UpstreamConfig,
@@ -191,7 +193,19 @@ export class UpstreamPool {
     };
   }
 
+  /** Aborted once our own shutdown cuts in-flight calls: every attempt listens to it. */
+  get shutdownSignal(): AbortSignal {
+    return this.closing.signal;
+  }
+
+  /** Ends every call still in flight as cut by shutdown (503 SHUTTING_DOWN), before anything else can fail them. */
+  cutInFlight(): void {
+    this.closing.abort(new Error('shutdown'));
+  }
+
   destroy(): void {
+    // Calls still running are ours to end: destroying their sockets under them would read as the upstream failing.
+    this.cutInFlight();
     this.agent.destroy();
   }
 
