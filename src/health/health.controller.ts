@@ -3,6 +3,7 @@ import { ApiOkResponse, ApiOperation, ApiServiceUnavailableResponse, ApiTags } f
 import { HealthCheck, HealthCheckService } from '@nestjs/terminus';
 import { Public } from '../auth/route-access.decorator';
 import { PoolRegistry } from '../pool/pool-registry';
+import { DatabaseIndicator } from './database.indicator';
 import { ShutdownIndicator } from './shutdown.indicator';
 import { UpstreamReadinessIndicator } from './upstream-readiness.indicator';
 
@@ -18,6 +19,7 @@ export class HealthController {
     private readonly pools: PoolRegistry,
     private readonly readiness: UpstreamReadinessIndicator,
     private readonly shutdown: ShutdownIndicator,
+    private readonly database: DatabaseIndicator,
   ) {}
 
   /** The process answers: nothing about upstreams, or a slow provider would restart healthy pods. */
@@ -38,6 +40,11 @@ export class HealthController {
   @HealthCheck()
   @ApiOperation({ summary: 'Readiness: every upstream pool has connections to give; 503 when one is exhausted or shutting down' })
   ready() {
-    return this.health.check([() => this.shutdown.check(), ...this.pools.all().map((pool) => () => this.readiness.check(pool))]);
+    return this.health.check([
+      () => this.shutdown.check(),
+      ...this.pools.all().map((pool) => () => this.readiness.check(pool)),
+      // Only with DATABASE_URL: the embedded stores have nothing to be down.
+      ...(this.database.enabled ? [() => this.database.check()] : []),
+    ]);
   }
 }

@@ -42,7 +42,7 @@ export class DocumentsController {
   @ApiParam({ name: 'id', example: 'eiffel' })
   @ApiOkResponse({ example: { id: 'eiffel', title: 'Eiffel Tower', text: 'The Eiffel Tower is in Paris.', metadata: { lang: 'en' }, embedded: false } })
   @ApiNotFoundResponse({ example: NOT_FOUND_EXAMPLE })
-  get(@Param('id') id: string): DocumentView {
+  get(@Param('id') id: string): Promise<DocumentView> {
     return this.search.getDocument(id);
   }
 

@@ -1,6 +1,5 @@
-import { Injectable, Logger, type OnModuleInit } from '@nestjs/common';
+import { Inject, Injectable, Logger, type OnModuleInit } from '@nestjs/common';
 import type { ScoredId } from './index/bm25-index';
-import { DocumentIndex } from './index/document-index';
 import { reciprocalRankFusion } from './index/rank-fusion';
 import { tokenize } from './index/tokenizer';
 import { embeddingInput, SearchEmbedder } from './search-embedder';
@@ -15,6 +14,7 @@ import {
   type StoredDocument,
 } from './search.types';
 import { highlightSnippet } from './snippet';
+import { DOCUMENT_STORE, type DocumentStore } from './store/document-store';
 
 /** How deep each ranking goes into fusion: past the largest topK, so fusion can promote a document from lower down. */
 const FUSION_DEPTH = 100;
@@ -36,9 +36,11 @@ export interface DocumentView {
 }
 
 /**
- * Indexing and retrieval: BM25 always, fused with embeddings (reciprocal rank
- * fusion) when SEARCH_EMBEDDING_MODEL is set. Embedding failures degrade to
- * lexical search instead of failing the request.
+ * Indexing and retrieval: lexical always (BM25 embedded, ts_rank_cd in PostgreSQL),
+ * fused with embeddings (reciprocal rank fusion) when SEARCH_EMBEDDING_MODEL is set
+ * and the store keeps vectors. Embedding failures degrade to lexical search instead
+ * of failing the request. The store is the embedded DocumentIndex or PgDocumentStore
+ * (search.module.ts); either may answer asynchronously.
  */
 @Injectable()
 export class SearchService implements OnModuleInit {
@@ -46,12 +48,17 @@ export class SearchService implements OnModuleInit {
   private backfilling?: Promise<void>;
 
   constructor(
-    private readonly index: DocumentIndex,
+    @Inject(DOCUMENT_STORE) private readonly index: DocumentStore,
     private readonly embedder: SearchEmbedder,
   ) {}
 
   onModuleInit(): void {
-    this.logger.log(this.embedder.model ? `hybrid search with embeddings from ${this.embedder.model}` : 'lexical search (BM25); set SEARCH_EMBEDDING_MODEL for hybrid');
+    this.logger.log(this.embedder.model ? `hybrid search with embeddings from ${this.embedder.model}` : 'lexical search; set SEARCH_EMBEDDING_MODEL for hybrid');
+  }
+
+  /** The embeddings model in use: none when unset, or when the store cannot keep vectors (PostgreSQL without pgvector). */
+  private get model(): string | undefined {
+    return this.index.vectorsUnavailable?.() === undefined ? this.embedder.model : undefined;
   }
 
   /**
@@ -61,7 +68,7 @@ export class SearchService implements OnModuleInit {
    */
   async indexDocuments(batch: NewDocument[]): Promise<IndexResult> {
     const ids = batch.map((document) => document.id);
-    this.index.assertCapacity(ids);
+    await this.index.assertCapacity(ids);
     let documents: StoredDocument[] = batch.map((document) => ({
       id: document.id,
       ...(document.title !== undefined && { title: document.title }),
@@ -70,15 +77,16 @@ export class SearchService implements OnModuleInit {
       metadata: Object.fromEntries(Object.entries(document.metadata ?? {})),
     }));
     const result: IndexResult = { indexed: documents.length, ids };
-    if (this.embedder.model) documents = await this.withVectors(documents, result);
+    if (this.model) documents = await this.withVectors(documents, result);
     await this.index.upsert(documents);
     return result;
   }
 
   /** The documents with their vectors: kept when unchanged, embedded otherwise; failures noted on `result`. */
   private async withVectors(batch: StoredDocument[], result: IndexResult): Promise<StoredDocument[]> {
+    const previousById = new Map((await this.fetch(batch.map((document) => document.id))).map((document) => [document.id, document]));
     let documents = batch.map((document) => {
-      const previous = this.index.get(document.id);
+      const previous = previousById.get(document.id);
       const unchanged = previous?.vector && previous.title === document.title && previous.text === document.text;
       return unchanged ? { ...document, vector: previous.vector } : document;
     });
@@ -96,8 +104,8 @@ export class SearchService implements OnModuleInit {
     return documents;
   }
 
-  getDocument(id: string): DocumentView {
-    const document = this.index.get(id);
+  async getDocument(id: string): Promise<DocumentView> {
+    const document = await this.index.get(id);
     if (!document) throw documentNotFound(id);
     return { id: document.id, title: document.title, text: document.text, metadata: document.metadata, embedded: document.vector !== undefined };
   }
@@ -116,8 +124,13 @@ export class SearchService implements OnModuleInit {
     const filter = request.filter && Object.keys(request.filter).length > 0 ? request.filter : undefined;
     const terms = tokenize(request.query);
     const termSet = new Set(terms);
-    const lexical = this.index.lexicalSearch(terms, this.embedder.model ? FUSION_DEPTH : topK, filter);
-    if (!this.embedder.model) return this.present('lexical', lexical.slice(0, topK), termSet);
+    const model = this.model;
+    const lexical = await this.index.lexicalSearch(terms, model ? FUSION_DEPTH : topK, filter);
+    if (!model) {
+      const result = await this.present('lexical', lexical.slice(0, topK), termSet);
+      const noVectors = this.embedder.model && this.index.vectorsUnavailable?.();
+      return noVectors ? { ...result, degraded: noVectors } : result;
+    }
 
     let queryVector: Float32Array;
     try {
@@ -126,9 +139,9 @@ export class SearchService implements OnModuleInit {
       if (options?.signal?.aborted) throw error;
       const reason = `query embedding failed: ${(error as Error).message}`;
       this.logger.warn(`${reason}; answering lexically`);
-      return { ...this.present('lexical', lexical.slice(0, topK), termSet), degraded: reason };
+      return { ...(await this.present('lexical', lexical.slice(0, topK), termSet)), degraded: reason };
     }
-    const semantic = this.index.vectorSearch(queryVector, FUSION_DEPTH, filter);
+    const semantic = await this.index.vectorSearch(queryVector, FUSION_DEPTH, filter);
     return this.present('hybrid', reciprocalRankFusion([lexical, semantic]).slice(0, topK), termSet);
   }
 
@@ -137,20 +150,34 @@ export class SearchService implements OnModuleInit {
    * embedding failed, or the model changed). One backfill at a time; never throws.
    */
   private backfill(): Promise<void> {
-    const missing = this.index.missingVectors(this.embedder.batchSize);
-    if (missing.length === 0) return Promise.resolve();
-    this.backfilling ??= this.embedder
-      .embed(missing.map(embeddingInput))
-      .then((vectors) => this.index.attachVectors(missing.map((document, i) => ({ document, vector: vectors[i] }))))
-      .catch((error: unknown) => this.logger.warn(`backfilling ${missing.length} vectors failed: ${(error as Error).message}`))
+    this.backfilling ??= (async () => {
+      const missing = await this.index.missingVectors(this.embedder.batchSize);
+      if (missing.length === 0) return;
+      try {
+        const vectors = await this.embedder.embed(missing.map(embeddingInput));
+        await this.index.attachVectors(missing.map((document, i) => ({ document, vector: vectors[i] })));
+      } catch (error) {
+        this.logger.warn(`backfilling ${missing.length} vectors failed: ${(error as Error).message}`);
+      }
+    })()
+      // Finding what is missing can fail too (database down): the search goes on without the backfill.
+      .catch((error: unknown) => this.logger.warn(`looking for documents without vectors failed: ${(error as Error).message}`))
       .finally(() => (this.backfilling = undefined));
     return this.backfilling;
   }
 
-  private present(mode: SearchMode, ranked: ScoredId[], terms: ReadonlySet<string>): SearchResult {
+  /** The stored documents of these ids (unknown ones left out), in one round trip when the store can. */
+  private async fetch(ids: readonly string[]): Promise<StoredDocument[]> {
+    if (this.index.getMany) return this.index.getMany(ids);
+    const documents = await Promise.all(ids.map((id) => this.index.get(id)));
+    return documents.filter((document): document is StoredDocument => document !== undefined);
+  }
+
+  private async present(mode: SearchMode, ranked: ScoredId[], terms: ReadonlySet<string>): Promise<SearchResult> {
+    const byId = new Map((await this.fetch(ranked.map(({ id }) => id))).map((document) => [document.id, document]));
     // A document deleted while the query was being embedded is skipped, not returned half-known.
     const hits = ranked.flatMap(({ id, score }) => {
-      const document = this.index.get(id);
+      const document = byId.get(id);
       if (!document) return [];
       return [
         {

@@ -23,6 +23,8 @@ export const documentsMigration: Migration = {
     );
     CREATE INDEX documents_search_idx ON documents USING gin (search);
     CREATE INDEX documents_metadata_idx ON documents USING gin (metadata jsonb_path_ops);
+    -- Finds documents still waiting for a vector of the current model (NULL, or another model) without a scan.
+    CREATE INDEX documents_embedding_model_idx ON documents (embedding_model);
     CREATE TABLE document_store (
       singleton boolean PRIMARY KEY DEFAULT true CHECK (singleton),
       documents bigint NOT NULL DEFAULT 0,

@@ -3,6 +3,7 @@ import sampleCorpus from '../sample-corpus.json';
 import { searchConfig, type SearchConfig } from '../search.config';
 import { documentNotFound, indexFull, indexWriteFailed } from '../search.errors';
 import type { DocumentMetadata, StoredDocument } from '../search.types';
+import type { DocumentStore } from '../store/document-store';
 import { Bm25Index, type ScoredId } from './bm25-index';
 import { CommitQueue, type CommitOutcome } from './commit-queue';
 import { IndexStore } from './index-store';
@@ -34,7 +35,7 @@ function termsOf(document: StoredDocument): string[] {
  * changes nothing and a search never sees a document that might be lost.
  */
 @Injectable()
-export class DocumentIndex implements OnModuleInit, BeforeApplicationShutdown {
+export class DocumentIndex implements DocumentStore, OnModuleInit, BeforeApplicationShutdown {
   private readonly logger = new Logger('Search');
   private readonly documents = new Map<string, StoredDocument>();
   private readonly lexical = new Bm25Index();
