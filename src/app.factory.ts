@@ -1,7 +1,6 @@
 import { NestFactory } from '@nestjs/core';
 import { FastifyAdapter, type NestFastifyApplication } from '@nestjs/platform-fastify';
 import { existsSync } from 'node:fs';
-import type { Server } from 'node:http';
 import { AppModule, type AppModuleOptions } from './app.module';
 import { setupOpenApi } from './common/openapi';
 import { appConfig, type AppConfig } from './config/app.config';
@@ -10,6 +9,10 @@ import { errorEnvelope } from './common/error-envelope';
 import { LlmErrorCode } from './common/llm.exception';
 import { DrainService } from './lifecycle/drain.service';
 import { nestsDeeperThan } from './common/json-depth';
+import { clientErrorHandler } from './common/client-error-handler';
+import { SafeConsoleLogger } from './common/log-safe';
+import { redactSecrets, registerSecrets } from './common/redact';
+import { llmConfig, type LlmConfig } from './config/llm.config';
 
 const MAX_JSON_DEPTH = 64;
 
@@ -19,17 +22,34 @@ export async function createApp(options: AppModuleOptions & { logger?: false } =
   // instead of a stack trace from Nest's module loader. Values already in the environment win over .env.
   if (!options.ignoreEnvFile && existsSync('.env')) process.loadEnvFile('.env');
   validateEnv(process.env);
+  // The server's timeouts are fixed when Fastify creates it, before Nest reads the config: read it here too.
+  const inbound = appConfig();
   const app = await NestFactory.create<NestFastifyApplication>(
     AppModule.forRoot(options),
     new FastifyAdapter({
-      // Fastify's own limit would cut a long streamed completion; deadlines are ours (LLM_TIMEOUT_MS).
-      requestTimeout: 0,
+      // Bounds receiving a request only (from its first byte to the end of its body), never the response:
+      // a streamed completion runs under LLM_TIMEOUT_MS, however long after its request arrived.
+      requestTimeout: inbound.requestTimeoutMs,
+      // Longer than a load balancer's idle timeout, so it never reuses a socket we are closing.
+      keepAliveTimeout: inbound.keepAliveTimeoutMs,
+      http: {
+        // Node counts headersTimeout from the same first byte and refuses one above requestTimeout. Within
+        // that, it stays past the keep-alive window: a connection a balancer opened ahead lives as long as an idle one.
+        headersTimeout: Math.min(inbound.keepAliveTimeoutMs + 1_000, inbound.requestTimeoutMs),
+        requestTimeout: inbound.requestTimeoutMs,
+        // Node checks both every 30 s by default, so a 30 s timeout could take a minute to fire.
+        connectionsCheckingInterval: 1_000,
+      },
+      clientErrorHandler: clientErrorHandler(inbound.requestTimeoutMs),
       // A proto-poisoning body is a client error, not something to parse.
       onProtoPoisoning: 'error',
       onConstructorPoisoning: 'error',
     }),
-    { logger: options.logger, abortOnError: false },
+    // Every log line escaped and scrubbed of keys, whichever class writes it.
+    { logger: options.logger ?? new SafeConsoleLogger(), abortOnError: false },
   );
+  // Upstream text bound for a caller or a log (error messages, stream events) is scrubbed of these keys.
+  registerSecrets(app.get<LlmConfig>(llmConfig.KEY).upstreams.flatMap((upstream) => upstream.apiKeys));
   const config = app.get<AppConfig>(appConfig.KEY);
   // JSON only (anything else is a 415), with the configured size limit and Fastify's poisoning-safe parser.
   const fastify = app.getHttpAdapter().getInstance();
@@ -47,12 +67,21 @@ export async function createApp(options: AppModuleOptions & { logger?: false } =
   // Before init: the document is built from the controllers, and its routes must exist before Fastify is ready.
   setupOpenApi(app);
   trackInFlight(app);
+  scrubResponses(app);
   await app.init();
-  const server: Server = app.getHttpServer();
-  server.keepAliveTimeout = config.keepAliveTimeoutMs;
-  // Headers must arrive within the keep-alive window plus a margin, as Node requires.
-  server.headersTimeout = config.keepAliveTimeoutMs + 1_000;
   return app;
+}
+
+/**
+ * Upstream answers are passed on with whatever fields they carry (a completion, an embeddings list): no
+ * whole body leaves with a configured key in it. About 4 ms per MB, once per response; streams are
+ * scrubbed event by event by their writer (sse-response.ts).
+ */
+function scrubResponses(app: NestFastifyApplication): void {
+  app
+    .getHttpAdapter()
+    .getInstance()
+    .addHook('onSend', (_request, _reply, payload, done) => done(null, typeof payload === 'string' ? redactSecrets(payload) : payload));
 }
 
 /**

@@ -135,6 +135,10 @@ export const anthropicWire: WireFormat = {
     ];
   },
 
+  streamError(message: string): string {
+    return sse('error', { error: { type: 'overloaded_error', message } });
+  },
+
   modelList(ids: string[]): object {
     return {
       data: ids.map((id) => ({ type: 'model', id, display_name: id, created_at: '2025-01-01T00:00:00Z' })),

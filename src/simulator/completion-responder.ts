@@ -14,6 +14,8 @@ export interface ReplyTiming {
   stallAfterTokens?: number;
   /** ... for this long; undefined = until the client gives up. */
   stallMs?: number;
+  /** After this many tokens, send this error event and end the stream. */
+  streamError?: { afterTokens: number; event: string };
 }
 
 /**
@@ -62,6 +64,10 @@ async function streamTokens(response: ServerResponse, wire: WireFormat, reply: G
       await pause(timing.stallMs, signal);
       if (signal.aborted) return;
       due = performance.now();
+    }
+    if (sent === timing.streamError?.afterTokens) {
+      await writeEvent(response, timing.streamError.event, signal);
+      return void response.end();
     }
     if (sent === tokens.length) break;
     if (sent > 0 && intervalMs > 0) {

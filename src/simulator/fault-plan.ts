@@ -19,6 +19,10 @@ export interface FaultOptions {
   replyText?: string;
   /** Only apply to requests whose path ends with this (e.g. '/messages'). */
   path?: string;
+  /** Streaming: after this many tokens send the wire's error event (a 200 stream failing midway) and end the stream. */
+  streamErrorAfterTokens?: number;
+  /** The message of an injected error (status or streamErrorAfterTokens); `{key}` becomes the request's API key, as providers echo it. */
+  errorMessage?: string;
   /**
    * Rewrite the usage block the wire sends (a broken upstream's accounting), in the wire's own field names:
    * a value replaces the field, null removes it, e.g. {"prompt_tokens": null} or {"input_tokens": "12"}.
@@ -39,6 +43,8 @@ const FIELDS: Record<keyof FaultOptions, FieldKind> = {
   stallMs: 'duration',
   replyText: 'string',
   path: 'string',
+  streamErrorAfterTokens: 'count',
+  errorMessage: 'string',
   usage: 'object',
 };
 

@@ -141,6 +141,10 @@ export const openAiWire: WireFormat = {
     return events;
   },
 
+  streamError(message: string): string {
+    return sse({ error: { message, type: 'server_error', param: null, code: null } });
+  },
+
   modelList(ids: string[]): object {
     return { object: 'list', data: ids.map((id) => ({ id, object: 'model', created: 0, owned_by: 'llm-simulator' })) };
   },

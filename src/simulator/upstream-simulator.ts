@@ -90,6 +90,11 @@ function checkTiming(options: Partial<TimingOptions>): void {
   if (problems.length > 0) throw new RangeError(`${problems.join(', ')}: expected a non-negative number`);
 }
 
+/** A fault's errorMessage with `{key}` replaced by the key the request carried, as providers echo it ("Incorrect API key provided: ..."). */
+function faultMessage(fault: FaultOptions, wire: WireFormat, headers: IncomingHttpHeaders): string | undefined {
+  return fault.errorMessage?.replaceAll('{key}', wire.credential(headers) ?? '');
+}
+
 function retryHeaders(fault: FaultOptions): OutgoingHttpHeaders {
   const headers: OutgoingHttpHeaders = {};
   if (fault.retryAfterS !== undefined) headers['retry-after'] = String(fault.retryAfterS);
@@ -318,7 +323,7 @@ export class UpstreamSimulator {
     await pause(timing.latencyMs + (fault?.stallBeforeHeadersMs ?? 0), signal);
     if (signal.aborted) return;
     if (fault?.status !== undefined) {
-      const message = `Simulated upstream error: ${fault.status} ${STATUS_CODES[fault.status] ?? ''}`.trim();
+      const message = faultMessage(fault, wire, request.headers) ?? `Simulated upstream error: ${fault.status} ${STATUS_CODES[fault.status] ?? ''}`.trim();
       return sendJson(response, fault.status, wire.errorBody(fault.status, message), retryHeaders(fault));
     }
     if (!body.ok) return sendJson(response, body.status, wire.errorBody(body.status, body.message));
@@ -348,6 +353,13 @@ export class UpstreamSimulator {
       tokensPerSecond: timing.tokensPerSecond,
       stallAfterTokens: fault?.stallAfterTokens,
       stallMs: fault?.stallMs,
+      streamError:
+        fault?.streamErrorAfterTokens === undefined
+          ? undefined
+          : {
+              afterTokens: fault.streamErrorAfterTokens,
+              event: wire.streamError(faultMessage(fault, wire, request.headers) ?? 'Simulated upstream error: the model is overloaded'),
+            },
     };
     await sendReply(response, wire, reply, replyTiming, signal);
   }

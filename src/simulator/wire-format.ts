@@ -41,6 +41,8 @@ export interface WireFormat {
   streamDelta(reply: GenerationReply, text: string): string;
   /** SSE events that close the stream (finish reason, usage, terminator). */
   streamTail(reply: GenerationReply): string[];
+  /** The SSE event a provider sends when a stream fails after its 200 (e.g. overloaded midway). */
+  streamError(message: string): string;
   modelList(ids: string[]): object;
 }
 
