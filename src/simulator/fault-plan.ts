@@ -19,6 +19,14 @@ export interface FaultOptions {
   replyText?: string;
   /** Only apply to requests whose path ends with this (e.g. '/messages'). */
   path?: string;
+  /** Hostile: pad the answer to about this many bytes (whole: one JSON completion; streamed: content events), sent as fast as read. */
+  bodyBytes?: number;
+  /** Hostile: an answer that never ends (whole: a JSON completion whose text never closes; streamed: content events forever). */
+  endlessBody?: boolean;
+  /** Hostile, streamed: after the headers, one SSE line that never gets its newline. */
+  unterminatedSse?: boolean;
+  /** Hostile: answer this 3xx (with a Location) carrying the normal answer as its body, as a misrouted proxy might. */
+  redirectStatus?: number;
   /** Streaming: after this many tokens send the wire's error event (a 200 stream failing midway) and end the stream. */
   streamErrorAfterTokens?: number;
   /** The message of an injected error (status or streamErrorAfterTokens); `{key}` becomes the request's API key, as providers echo it. */
@@ -30,7 +38,7 @@ export interface FaultOptions {
   usage?: Record<string, unknown>;
 }
 
-type FieldKind = 'count' | 'duration' | 'status' | 'boolean' | 'string' | 'object';
+type FieldKind = 'count' | 'duration' | 'status' | 'redirect' | 'boolean' | 'string' | 'object';
 
 const FIELDS: Record<keyof FaultOptions, FieldKind> = {
   count: 'count',
@@ -43,6 +51,10 @@ const FIELDS: Record<keyof FaultOptions, FieldKind> = {
   stallMs: 'duration',
   replyText: 'string',
   path: 'string',
+  bodyBytes: 'count',
+  endlessBody: 'boolean',
+  unterminatedSse: 'boolean',
+  redirectStatus: 'redirect',
   streamErrorAfterTokens: 'count',
   errorMessage: 'string',
   usage: 'object',
@@ -56,6 +68,8 @@ function fieldProblem(kind: FieldKind, value: unknown): string | undefined {
       return typeof value === 'number' && Number.isFinite(value) && value >= 0 ? undefined : 'a non-negative number';
     case 'status':
       return Number.isInteger(value) && (value as number) >= 400 && (value as number) <= 599 ? undefined : 'an HTTP error status (400-599)';
+    case 'redirect':
+      return Number.isInteger(value) && (value as number) >= 300 && (value as number) <= 399 ? undefined : 'an HTTP redirect status (300-399)';
     case 'boolean':
       return typeof value === 'boolean' ? undefined : 'a boolean';
     case 'string':

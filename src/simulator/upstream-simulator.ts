@@ -9,6 +9,7 @@ import { sendReply } from './completion-responder';
 import { ConnectionLedger, type ConnectionCounts } from './connection-ledger';
 import { composeAnswer, fixedAnswer } from './extractive-answer';
 import { FaultPlan, type FaultOptions } from './fault-plan';
+import { isHostile, sendHostileReply } from './hostile-reply';
 import { MAX_EMBEDDING_DIMENSIONS } from './hashed-embedding';
 import { sendJson } from './json-response';
 import { embeddingList, openAiWire, parseEmbeddingRequest } from './openai-wire';
@@ -361,6 +362,7 @@ export class UpstreamSimulator {
               event: wire.streamError(faultMessage(fault, wire, request.headers) ?? 'Simulated upstream error: the model is overloaded'),
             },
     };
+    if (fault && isHostile(fault)) return sendHostileReply(response, wire, reply, fault, signal);
     await sendReply(response, wire, reply, replyTiming, signal);
   }
 }
