@@ -108,6 +108,9 @@ describe('provider keys echoed by an upstream never reach a caller or a log', ()
     ['an anthropic upstream', 'claude/sim-1', CLAUDE_KEY],
   ] as const;
 
+  // Nest's own colours aside, one entry per line break of any kind.
+  const logLines = () => service.logs.join('').replace(/\x1b\[[0-9;]*m/g, '').split(/\r\n|\r|\n|\u2028|\u2029/);
+
   const expectNoLeak = (text: string, key: string) => {
     for (const leak of leaks(key)) expect(text).not.toContain(leak);
   };
@@ -167,10 +170,11 @@ describe('provider keys echoed by an upstream never reach a caller or a log', ()
   });
 
   it('writes a model name with CR/LF as one escaped log line', async () => {
-    const forged = 'sim-unpriced\r\n[Nest] 1  - 01/01/2025, 00:00:00    LOG [Auth] forged line';
+    // Not sim-*: those have a price, and only an unpriced model is logged by name.
+    const forged = 'unpriced\r\n[Nest] 1  - 01/01/2025, 00:00:00    LOG [Auth] forged line';
     const response = await postJson(`${service.url}/v1/chat/completions`, chat('hi', { model: `vllm/${forged}` }), { signal: AbortSignal.timeout(10_000) });
     expect(response.status).toBe(200);
-    const lines = service.logs.join('').split(/\r\n|\r|\n|\u2028|\u2029/);
+    const lines = logLines();
     expect(lines.filter((line) => line.includes('forged line'))).toHaveLength(1);
     expect(lines.some((line) => line.startsWith('[Nest] 1  - 01/01/2025'))).toBe(false);
   });
@@ -179,7 +183,7 @@ describe('provider keys echoed by an upstream never reach a caller or a log', ()
     simulator.setFaults({ count: 1, status: 503, path: '/embeddings', errorMessage: 'overloaded\r\n[Nest] 1  - 01/01/2025    LOG [Auth] upstream-forged line\u2028more' });
     const response = await postJson(`${service.url}/v1/search`, { query: 'eiffel tower' }, { signal: AbortSignal.timeout(10_000) });
     expect(response.status).toBe(200);
-    const lines = service.logs.join('').split(/\r\n|\r|\n|\u2028|\u2029/);
+    const lines = logLines();
     const warning = lines.filter((line) => line.includes('upstream-forged line'));
     expect(warning).toHaveLength(1);
     expect(warning[0]).toMatch(/WARN \[Search\] query embedding failed: .*overloaded\\r\\n\[Nest\] 1 .*upstream-forged line\\u2028more/);

@@ -18,6 +18,10 @@ export interface PoolSettings {
   idleTimeoutMs: number;
   circuitFailureThreshold: number;
   circuitOpenMs: number;
+  /** A response body (decompressed, streamed or not) longer than this fails the call: 502 UPSTREAM_RESPONSE_TOO_LARGE. */
+  maxResponseBytes: number;
+  /** One SSE event (or a line without its newline) longer than this ends the stream the same way. */
+  maxSseEventBytes: number;
 }
 
 export interface UpstreamConfig {
@@ -57,6 +61,8 @@ const POOL_KNOBS: Record<keyof PoolSettings, { suffix: string; min: number; max:
   idleTimeoutMs: { suffix: 'IDLE_TIMEOUT_MS', min: 1, max: 3_600_000, unit: 'ms' },
   circuitFailureThreshold: { suffix: 'CIRCUIT_FAILURES', min: 1, max: 1_000, unit: 'consecutive failures' },
   circuitOpenMs: { suffix: 'CIRCUIT_OPEN_MS', min: 100, max: 3_600_000, unit: 'ms' },
+  maxResponseBytes: { suffix: 'MAX_RESPONSE_BYTES', min: 1_024, max: 1_073_741_824, unit: 'bytes' },
+  maxSseEventBytes: { suffix: 'MAX_SSE_EVENT_BYTES', min: 1_024, max: 1_073_741_824, unit: 'bytes' },
 };
 
 export const POOL_DEFAULTS: Omit<PoolSettings, 'maxKeepAlive'> = {
@@ -76,6 +82,13 @@ export const POOL_DEFAULTS: Omit<PoolSettings, 'maxKeepAlive'> = {
   idleTimeoutMs: 60_000,
   circuitFailureThreshold: 5,
   circuitOpenMs: 30_000,
+  // Held in memory whole before it is parsed, so at most this per connection (× LLM_MAX_CONNECTIONS at worst).
+  // A long completion is well under 1 MiB; 32 MiB leaves room for large embedding batches. Measured before the
+  // limit: an endless body took the process to 3.5 GB, six 100 MB bodies at once to 2.2 GB.
+  maxResponseBytes: 32 * 1024 * 1024,
+  // A chat delta is a few hundred bytes; without a bound, a stream that never sends a newline grew the
+  // parser's buffer to 2.3 GB.
+  maxSseEventBytes: 1024 * 1024,
 };
 
 const BUILT_IN_MODELS: Record<string, string> = {

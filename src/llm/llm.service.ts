@@ -112,7 +112,7 @@ export class LlmService {
   private async chatStreamOn({ upstream, model }: ModelRoute, request: ChatCompletionRequest, options: CallOptions): Promise<ChatStream> {
     const codec = CODECS[upstream.wire];
     const call = codec.encodeChat(request, model, true);
-    const { body, failure } = await this.client.stream(upstream, { ...call, headers: (key) => codec.headers(key), signal: options.signal });
+    const { body, failure, maxEventBytes } = await this.client.stream(upstream, { ...call, headers: (key) => codec.headers(key), signal: options.signal });
     const decoder = codec.streamDecoder(model);
     const spend = this.spend;
     let usage: Usage | undefined;
@@ -122,7 +122,7 @@ export class LlmService {
 
     async function* chunks(): AsyncGenerator<ChatCompletionChunk> {
       try {
-        for await (const event of sseEvents(body)) {
+        for await (const event of sseEvents(body, maxEventBytes)) {
           for (const chunk of decoder.decode(event)) {
             if (chunk.usage) {
               reportedUsage = chunk.usage;

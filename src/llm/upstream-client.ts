@@ -1,4 +1,4 @@
-import { Transform, pipeline, type Readable } from 'node:stream';
+import { pipeline, type Readable } from 'node:stream';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { HttpService } from '@nestjs/axios';
 import { Injectable } from '@nestjs/common';
@@ -11,6 +11,7 @@ import type { ErrorKind } from '../pool/pool-counters';
 import { PoolRegistry } from '../pool/pool-registry';
 import type { Lease, UpstreamPool } from '../pool/upstream-pool';
 import { startAttemptTimers, type AttemptTimers } from './attempt-timers';
+import { UpstreamBodyTap } from './upstream-body';
 import { MAX_HONOURED_RETRY_AFTER_MS, backoffDelayMs, isRetryableStatus, serverRetryDelayMs, serverSaysRetry } from './retry-policy';
 import {
   circuitOpenError,
@@ -20,6 +21,7 @@ import {
   poolExhaustedError,
   shuttingDownError,
   upstreamHttpError,
+  upstreamRedirectError,
 } from './upstream-errors';
 
 export interface UpstreamRequest {
@@ -34,8 +36,10 @@ export interface UpstreamRequest {
 export interface UpstreamStream {
   /** The response body; destroying it ends the upstream request. */
   body: Readable;
-  /** What an error from the body means to the caller (stalled, deadline, reset). */
+  /** What an error from the body (or from reading it) means to the caller (stalled, deadline, reset, too large). */
   failure(error: unknown): LlmException;
+  /** The bound on one SSE event (LLM_MAX_SSE_EVENT_BYTES), for the reader of `body`. */
+  maxEventBytes: number;
 }
 
 type ResponseType = 'json' | 'stream';
@@ -55,7 +59,11 @@ interface Attempt {
 }
 
 const MAX_ERROR_BODY_BYTES = 64 * 1024;
-const TRANSPORT_FAILURES = new Set<ErrorKind>(['connect_refused', 'connect_timeout', 'connection_reset', 'request_timeout', 'idle_timeout', 'other']);
+// Failures that count against the circuit. A response too large is the upstream misbehaving (every call to it would
+// fail the same way), so it counts; nothing our caller did (left, stopped reading) ever does.
+const TRANSPORT_FAILURES = new Set<ErrorKind>(['connect_refused', 'connect_timeout', 'connection_reset', 'request_timeout', 'idle_timeout', 'response_too_large', 'other']);
+// Our own shutdown cutting a call is not the upstream's failure either.
+const CALLER_SIDE = new Set<ErrorKind>(['client_closed', 'client_stalled', 'shutdown']);
 const RETRYABLE_FAILURES = new Set<ErrorKind>(['connect_refused', 'connect_timeout', 'connection_reset', 'other']);
 
 /**
@@ -83,19 +91,7 @@ export class UpstreamClient {
     const pool = this.pools.get(upstream.name);
     const { response, timers, started, end } = await this.attempt(pool, request, 'stream');
     const upstreamBody = response.data as Readable;
-    // Every chunk that arrives restarts the idle timer. A tap in the pipe sees chunks as they come
-    // without putting the body in flowing mode ahead of its reader (which would lose them).
-    let firstChunk = true;
-    const body = new Transform({
-      transform(chunk, _encoding, callback) {
-        timers.touch();
-        if (firstChunk) {
-          firstChunk = false;
-          pool.recordFirstChunk(performance.now() - started);
-        }
-        callback(null, chunk);
-      },
-    });
+    const body = new UpstreamBodyTap(timers, pool.settings.maxResponseBytes, () => pool.recordFirstChunk(performance.now() - started));
     let failure: ErrorKind | undefined;
     upstreamBody.once('error', (error: NodeJS.ErrnoException) => {
       // A premature close with no timer behind it is our reader letting go (the caller left), not the upstream failing.
@@ -107,20 +103,27 @@ export class UpstreamClient {
     timers.signal.addEventListener('abort', onAbort, { once: true });
     upstreamBody.once('close', () => {
       timers.signal.removeEventListener('abort', onAbort);
-      if (upstreamBody.readableEnded) pool.recordSuccess(performance.now() - started);
+      if (upstreamBody.readableEnded && !failure) pool.recordSuccess(performance.now() - started);
       else {
         const reason = timers.reason();
         const kind = failure ?? (reason === 'caller' ? 'client_closed' : reason === 'shutdown' ? 'shutdown' : 'connection_reset');
         pool.recordFailure(kind);
-        // Our own shutdown cutting a call is not the upstream's failure either.
-        if (kind !== 'client_closed' && kind !== 'shutdown') {
+        if (!CALLER_SIDE.has(kind)) {
           pool.counters.failedCalls++;
           pool.circuit.failure(kind);
         }
       }
       end();
     });
-    return { body, failure: (error) => (error instanceof LlmException ? error : describeFailure(pool, classifyFailure(error, timers.reason()), error)) };
+    const describe = (error: unknown) => {
+      if (error instanceof LlmException) return error;
+      // Our reader's own verdicts (an SSE event too large) happen before it destroys the body: remember them,
+      // or that destruction would read as the caller leaving.
+      const kind = classifyFailure(error, timers.reason());
+      failure ??= kind;
+      return describeFailure(pool, kind, error);
+    };
+    return { body, failure: describe, maxEventBytes: pool.settings.maxSseEventBytes };
   }
 
   /** Attempts until one answers 2xx, or no retry is left: then throws what the caller should see. */
@@ -166,16 +169,24 @@ export class UpstreamClient {
       try {
         const response = await this.send(pool, request, key, timers.signal, responseType);
         timers.touch();
-        if (response.status < 400) {
+        if (response.status >= 200 && response.status < 300) {
           pool.circuit.success();
           return { response, timers, started, end };
         }
         const body = responseType === 'stream' ? await readErrorBody(response.data as Readable) : response.data;
-        pool.recordFailure(response.status >= 500 ? 'http_5xx' : 'http_4xx');
-        failure = upstreamHttpError(pool, response.status, body, response.headers);
-        if (response.status >= 500) pool.circuit.failure(`HTTP ${response.status}`);
-        else pool.circuit.success(); // it answered: the upstream is up, whatever it thought of the request
-        retry = this.planHttpRetry(pool, key, response, retries, deadlineAt);
+        if (response.status < 400) {
+          // A redirect is never a completion, even when its body looks like one (and it is not followed:
+          // maxRedirects 0). It fails every call the same way, so it counts against the circuit; no retry.
+          pool.recordFailure('http_3xx');
+          failure = upstreamRedirectError(pool, response.status);
+          pool.circuit.failure(`HTTP ${response.status}`);
+        } else {
+          pool.recordFailure(response.status >= 500 ? 'http_5xx' : 'http_4xx');
+          failure = upstreamHttpError(pool, response.status, body, response.headers);
+          if (response.status >= 500) pool.circuit.failure(`HTTP ${response.status}`);
+          else pool.circuit.success(); // it answered: the upstream is up, whatever it thought of the request
+          retry = this.planHttpRetry(pool, key, response, retries, deadlineAt);
+        }
       } catch (error) {
         const kind = classifyFailure(error, timers.reason());
         pool.recordFailure(kind);
@@ -266,6 +277,9 @@ export class UpstreamClient {
       httpAgent: pool.agent,
       httpsAgent: pool.agent,
       responseType,
+      // A body read whole stops at the bound (axios destroys the socket); a stream is counted by UpstreamBodyTap,
+      // which can tell our reader why.
+      maxContentLength: responseType === 'json' ? pool.settings.maxResponseBytes : -1,
       signal,
     });
   }

@@ -7,18 +7,29 @@ import type { UpstreamPool } from '../pool/upstream-pool';
 import type { AbortReason } from './attempt-timers';
 import { upstreamErrorMessage } from './codecs/wire-codec';
 import { serverRetryDelayMs } from './retry-policy';
+import { SSE_EVENT_TOO_LARGE } from './sse-events';
 
 /** What every upstream failure is, in the caller's terms: one place, so every path says the same. */
 
 const RETRY_AFTER_WHEN_EXHAUSTED_S = 1;
 
+/** The code of the error the body tap raises when a streamed response outgrows LLM_MAX_RESPONSE_BYTES. */
+export const RESPONSE_TOO_LARGE = 'ERR_UPSTREAM_RESPONSE_TOO_LARGE';
+
 export function classifyFailure(error: unknown, aborted: AbortReason | undefined): ErrorKind {
   if (aborted === 'deadline') return 'request_timeout';
   if (aborted === 'idle') return 'idle_timeout';
   if (aborted === 'caller') return 'client_closed';
+  if (aborted === 'caller_stalled') return 'client_stalled';
   if (aborted === 'shutdown') return 'shutdown';
   const code = (error as AxiosError)?.code ?? (error as NodeJS.ErrnoException)?.code;
   switch (code) {
+    case RESPONSE_TOO_LARGE:
+    case SSE_EVENT_TOO_LARGE:
+      return 'response_too_large';
+    case 'ERR_BAD_RESPONSE':
+      // axios' maxContentLength, on a body it buffers whole; it has destroyed the socket already.
+      return /maxContentLength/.test((error as Error).message) ? 'response_too_large' : 'other';
     case 'ECONNREFUSED':
       return 'connect_refused';
     case 'ETIMEDOUT_CONNECT':
@@ -42,6 +53,12 @@ export function describeFailure(pool: UpstreamPool, kind: ErrorKind, error: unkn
   switch (kind) {
     case 'client_closed':
       return new LlmException(LlmErrorCode.CLIENT_CLOSED, 'the caller went away', { upstream });
+    case 'client_stalled':
+      return new LlmException(LlmErrorCode.CLIENT_CLOSED, `the caller stopped reading the stream until the call's deadline (${timeoutMs} ms)`, {
+        upstream,
+      });
+    case 'response_too_large':
+      return responseTooLargeError(pool, error);
     case 'shutdown':
       return shuttingDownError(pool);
     case 'request_timeout':
@@ -65,6 +82,25 @@ export function shuttingDownError(pool: UpstreamPool): LlmException {
     upstream: pool.name,
     retryAfterSeconds: 1,
   });
+}
+
+function responseTooLargeError(pool: UpstreamPool, error: unknown): LlmException {
+  const event = (error as NodeJS.ErrnoException)?.code === SSE_EVENT_TOO_LARGE;
+  const limitBytes = event ? pool.settings.maxSseEventBytes : pool.settings.maxResponseBytes;
+  const what = event ? 'an SSE event' : 'a response';
+  return new LlmException(LlmErrorCode.UPSTREAM_RESPONSE_TOO_LARGE, `upstream "${pool.name}" sent ${what} larger than ${limitBytes} bytes; it was cut off`, {
+    upstream: pool.name,
+    details: { limitBytes },
+  });
+}
+
+/** A 3xx is never an answer, whatever its body looks like (a proxy's login page, a moved API, a copy of a completion). */
+export function upstreamRedirectError(pool: UpstreamPool, status: number): LlmException {
+  return new LlmException(
+    LlmErrorCode.UPSTREAM_ERROR,
+    `upstream "${pool.name}" answered ${status}, a redirect: LLM APIs do not redirect, so its base URL (or a proxy in front of it) is wrong`,
+    { upstream: pool.name, details: { upstreamStatus: status } },
+  );
 }
 
 /** An upstream's error answer, passed on with its status and Retry-After, and without any key it echoed. */

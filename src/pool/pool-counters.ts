@@ -19,9 +19,12 @@ export const ERROR_KINDS = [
   'request_timeout',
   'idle_timeout',
   'client_closed',
+  'client_stalled', // our caller stopped reading a stream until the call's deadline: not the upstream's fault
   'shutdown', // cut by our own shutdown once the grace period was over: not the upstream's fault
+  'http_3xx', // a redirect: LLM APIs do not redirect, so the base URL or a proxy is wrong
   'http_4xx',
   'http_5xx',
+  'response_too_large', // a body over LLM_MAX_RESPONSE_BYTES, or an SSE event over LLM_MAX_SSE_EVENT_BYTES
   'other',
 ] as const;
 export type ErrorKind = (typeof ERROR_KINDS)[number];
