@@ -41,6 +41,14 @@ describe('parseFaultOptions', () => {
     expect(parseFaultOptions({})).toBeNull();
   });
 
+  it('accepts the hostile upstream options, a redirect only as a 3xx', () => {
+    const hostile = { bodyBytes: 200_000_000, endlessBody: true, unterminatedSse: true, redirectStatus: 302 };
+    expect(parseFaultOptions(hostile)).toEqual(hostile);
+    expect(() => parseFaultOptions({ redirectStatus: 200, bodyBytes: -1 })).toThrow(
+      'redirectStatus: expected an HTTP redirect status (300-399); bodyBytes: expected a non-negative integer',
+    );
+  });
+
   it('names every bad or unknown field', () => {
     expect(() => parseFaultOptions({ status: 200, stallMs: -1, resett: true })).toThrow(
       'status: expected an HTTP error status (400-599); stallMs: expected a non-negative number; resett: unknown fault option',
