@@ -1,5 +1,15 @@
+import { spawn } from 'node:child_process';
+import { join } from 'node:path';
+import { Pool } from 'pg';
+import { ConfigValidationError } from '../src/config/env-reader';
+import { DatabaseService } from '../src/database/database.service';
+import { MIGRATIONS } from '../src/database/migrations';
+import { migrationLabel, runMigrations } from '../src/database/migrator';
+import { UpstreamSimulator } from '../src/simulator/upstream-simulator';
 import { documentStoreContract } from './document-store.contract';
 import { startPostgres, type PostgresCluster } from './support/engines';
+import { chat, eventually, getJson, postJson, routesTo, startService, type RunningService } from './support/service-harness';
+import { freePort } from './support/spawn-service';
 
 let pg: PostgresCluster | undefined;
 beforeAll(async () => {
@@ -12,5 +22,189 @@ describe('document store contract: PostgreSQL (DATABASE_URL)', () => {
   documentStoreContract({
     vectors: () => pg?.vector ?? false,
     fresh: async () => (pg ? { env: { DATABASE_URL: await pg.createDatabase() }, dispose: async () => undefined } : undefined),
+  });
+});
+
+describe('PostgreSQL: migrations, outages, timeouts', () => {
+  let simulator: UpstreamSimulator;
+  let service: RunningService | undefined;
+  const url = (path: string) => `${service!.url}${path}`;
+  const boot = async (env: Record<string, string>) => {
+    service = await startService({ ...routesTo(simulator), LLM_PROVIDER: 'sim', LLM_MODEL: 'sim-1', SEARCH_SAMPLE_CORPUS: 'false', ...env });
+    return service;
+  };
+  const index = (documents: unknown[]) => postJson(url('/v1/documents'), { documents });
+
+  beforeEach(async () => {
+    simulator = new UpstreamSimulator();
+    await simulator.start();
+  });
+  afterEach(async () => {
+    await service?.close();
+    service = undefined;
+    await simulator.stop();
+    if (pg) await pg.start().catch(() => undefined); // back up for the next test if one halted it
+  });
+
+  it('applies each migration once when two instances migrate together (advisory lock)', async () => {
+    if (!pg) return;
+    const database = await pg.createDatabase();
+    const pool = new Pool({ connectionString: database, max: 4 });
+    try {
+      const reports = await Promise.all([runMigrations(pool, MIGRATIONS), runMigrations(pool, MIGRATIONS), runMigrations(pool, MIGRATIONS)]);
+      expect(reports.flatMap((report) => report.applied).sort()).toEqual(MIGRATIONS.map(migrationLabel));
+      expect(await pg.query('SELECT version, name FROM schema_migrations ORDER BY version', [], database)).toEqual(MIGRATIONS.map(({ version, name }) => ({ version, name })));
+    } finally {
+      await pool.end();
+    }
+  });
+
+  it('`npm run db:migrate` applies the migrations alone, then finds nothing to do; without DATABASE_URL it fails saying so', async () => {
+    if (!pg) return;
+    const database = await pg.createDatabase();
+    const run = (env: Record<string, string>) =>
+      new Promise<{ code: number | null; output: string }>((resolve) => {
+        const child = spawn(process.execPath, ['-r', 'ts-node/register/transpile-only', join(__dirname, '../src/database/migrate.ts')], {
+          cwd: join(__dirname, '..'),
+          env: { PATH: process.env.PATH ?? '', ...env },
+        });
+        let output = '';
+        child.stdout.on('data', (chunk) => (output += chunk));
+        child.stderr.on('data', (chunk) => (output += chunk));
+        child.on('exit', (code) => resolve({ code, output }));
+      });
+    const first = await run({ DATABASE_URL: database });
+    expect(first).toMatchObject({ code: 0, output: expect.stringContaining('applied 001_documents') });
+    expect(await run({ DATABASE_URL: database })).toMatchObject({ code: 0, output: expect.stringContaining('up to date') });
+    const unset = await run({ DATABASE_URL: '' });
+    expect(unset.code).toBe(1);
+    expect(unset.output).toMatch(/DATABASE_URL/);
+  }, 60_000);
+
+  it('refuses to boot with a DATABASE_URL that is not postgres://, naming it without echoing it', async () => {
+    const boot = startService({ DATABASE_URL: 'mysql://root:hunter2@db/x' });
+    await expect(boot).rejects.toThrow(ConfigValidationError);
+    await expect(startService({ DATABASE_URL: 'mysql://root:hunter2@db/x' })).rejects.toThrow(/DATABASE_URL="<redacted>": expected a postgres:\/\//);
+    await expect(startService({ DATABASE_URL: 'mysql://root:hunter2@db/x' })).rejects.not.toThrow(/hunter2/);
+  });
+
+  it('boots degraded when the database is unreachable: chat served, documents 503, readiness says why; recovers by itself', async () => {
+    if (!pg) return;
+    const database = await pg.createDatabase();
+    await pg.halt();
+    await boot({ DATABASE_URL: database.replace('postgres://postgres@', 'postgres://postgres:hunter2@'), DATABASE_CONNECT_TIMEOUT_MS: '1000' });
+
+    expect((await postJson(url('/v1/chat/completions'), chat('still here?', { model: 'sim/sim-1' }))).status).toBe(200);
+    for (const response of [await index([{ id: 'a', text: 'alpha' }]), await postJson(url('/v1/search'), { query: 'alpha' }), await getJson(url('/v1/documents/a'))]) {
+      expect(response.status).toBe(503);
+      expect(response.json.error).toMatchObject({ status: 503, code: 'DATABASE_UNAVAILABLE', message: expect.stringMatching(/^the database is unavailable: not ready \(.*ECONNREFUSED/) });
+      expect(response.headers.get('retry-after')).toBe('1');
+    }
+    const ready = await getJson(url('/health/ready'));
+    expect(ready.status).toBe(503);
+    expect(ready.json.error.database).toMatchObject({ status: 'down', reason: expect.stringContaining('ECONNREFUSED'), ready: false, pool: { max: 10 } });
+    expect(ready.text).not.toContain('hunter2');
+    expect(service!.app.get(DatabaseService).snapshot()).toMatchObject({ enabled: true, ready: false, reason: expect.stringContaining('ECONNREFUSED') });
+
+    await pg.start();
+    // Migrations are retried in the background (1 s, 2 s, 4 s, ...): no restart needed.
+    await eventually(async () => expect((await index([{ id: 'a', text: 'alpha' }])).status).toBe(201), 20_000, 250);
+    expect((await postJson(url('/v1/search'), { query: 'alpha' })).json.hits[0].id).toBe('a');
+    const recovered = await getJson(url('/health/ready'));
+    expect(recovered.status).toBe(200);
+    expect(recovered.json.info.database).toMatchObject({ status: 'up', ready: true });
+  }, 40_000);
+
+  it('answers 503 within its timeouts while PostgreSQL is down mid-run, and recovers when it returns', async () => {
+    if (!pg) return;
+    await boot({ DATABASE_URL: await pg.createDatabase(), DATABASE_CONNECT_TIMEOUT_MS: '1000' });
+    expect((await index([{ id: 'kept', text: 'written before the outage' }])).status).toBe(201);
+
+    await pg.halt();
+    const started = Date.now();
+    const during = await Promise.all([
+      index([{ id: 'lost', text: 'written during the outage' }]),
+      postJson(url('/v1/search'), { query: 'outage' }),
+      getJson(url('/v1/documents/kept')),
+      postJson(url('/v1/chat/completions'), chat('and chat?', { model: 'sim/sim-1' })),
+    ]);
+    expect(Date.now() - started).toBeLessThan(3_000);
+    expect(during.slice(0, 3).map((response) => [response.status, response.json.error.code])).toEqual([
+      [503, 'DATABASE_UNAVAILABLE'],
+      [503, 'DATABASE_UNAVAILABLE'],
+      [503, 'DATABASE_UNAVAILABLE'],
+    ]);
+    expect(during[3].status).toBe(200);
+    const ready = await getJson(url('/health/ready'));
+    expect(ready.status).toBe(503);
+    expect(ready.json.error.database.reason).toEqual(expect.any(String));
+
+    await pg.start();
+    await eventually(async () => expect((await getJson(url('/v1/documents/kept'))).status).toBe(200), 10_000, 200);
+    expect((await getJson(url('/v1/documents/lost'))).status).toBe(404); // refused, so not written
+    expect((await getJson(url('/health/ready'))).status).toBe(200);
+  }, 40_000);
+
+  it('gives up on a statement past DATABASE_STATEMENT_TIMEOUT_MS with 503 instead of hanging', async () => {
+    if (!pg) return;
+    const database = await pg.createDatabase();
+    await boot({ DATABASE_URL: database, DATABASE_STATEMENT_TIMEOUT_MS: '500' });
+    expect((await index([{ id: 'a', text: 'alpha' }])).status).toBe(201);
+    // Another session holds the table: every statement on it waits for the lock.
+    const { Client } = await import('pg');
+    const blocker = new Client({ connectionString: database });
+    await blocker.connect();
+    try {
+      await blocker.query('BEGIN');
+      await blocker.query('LOCK TABLE documents IN ACCESS EXCLUSIVE MODE');
+      const started = Date.now();
+      const response = await postJson(url('/v1/search'), { query: 'alpha' });
+      expect(Date.now() - started).toBeLessThan(2_000);
+      expect(response.status).toBe(503);
+      expect(response.json.error).toMatchObject({ code: 'DATABASE_UNAVAILABLE', message: expect.stringContaining('DATABASE_STATEMENT_TIMEOUT_MS') });
+    } finally {
+      await blocker.query('ROLLBACK');
+      await blocker.end();
+    }
+    expect((await postJson(url('/v1/search'), { query: 'alpha' })).status).toBe(200);
+  });
+
+  it('seeds the sample corpus once: what was deleted stays deleted across restarts', async () => {
+    if (!pg) return;
+    const database = await pg.createDatabase();
+    await boot({ DATABASE_URL: database, SEARCH_SAMPLE_CORPUS: 'true' });
+    expect((await postJson(url('/v1/search'), { query: 'server closes an idle connection ECONNRESET race' })).json.hits[0].id).toBe('keepalive-race');
+    expect((await postJson(url('/v1/documents'), { documents: [{ id: 'x', text: 'x' }] })).status).toBe(201);
+    await fetch(url('/v1/documents/keepalive-race'), { method: 'DELETE' });
+    await service!.close();
+    await boot({ DATABASE_URL: database, SEARCH_SAMPLE_CORPUS: 'true' });
+    expect((await getJson(url('/v1/documents/keepalive-race'))).status).toBe(404);
+    expect((await getJson(url('/v1/documents/tls-handshake'))).status).toBe(200);
+  });
+
+  it('searches lexically, saying why, when the role may not create the pgvector extension', async () => {
+    if (!pg) return;
+    // A database without the extension, owned by a role that is not a superuser.
+    const name = `novector_${await freePort()}`;
+    await pg.query(`CREATE ROLE ${name} LOGIN`);
+    await pg.query(`CREATE DATABASE ${name} OWNER ${name} TEMPLATE template0`);
+    const database = `postgres://${name}@127.0.0.1:${pg.port}/${name}`;
+    await boot({ DATABASE_URL: database, SEARCH_EMBEDDING_MODEL: 'sim/sim-embed-1' });
+    expect((await index([{ id: 'tls', text: 'A TLS handshake costs round trips.' }])).json).toEqual({ indexed: 1, ids: ['tls'] });
+    expect(simulator.counters().requestsByPath['/v1/embeddings'] ?? 0).toBe(0); // no vectors to keep: none paid for
+    const result = (await postJson(url('/v1/search'), { query: 'tls handshake' })).json;
+    expect(result).toMatchObject({ mode: 'lexical', degraded: expect.stringMatching(/CREATE EXTENSION vector failed|pgvector is not installed/), hits: [{ id: 'tls' }] });
+    expect((await getJson(url('/v1/documents/tls'))).json.embedded).toBe(false);
+  });
+
+  it('reports its pool: max, open, idle, waiting', async () => {
+    if (!pg) return;
+    await boot({ DATABASE_URL: await pg.createDatabase(), DATABASE_POOL_MAX: '3' });
+    await Promise.all(Array.from({ length: 6 }, (_, i) => index([{ id: `d${i}`, text: `document ${i}` }])));
+    const { ready, pool } = service!.app.get(DatabaseService).snapshot();
+    expect(ready).toBe(true);
+    expect(pool).toEqual({ max: 3, total: expect.any(Number), idle: expect.any(Number), waiting: 0 });
+    expect(pool.total).toBeGreaterThanOrEqual(1);
+    expect(pool.total).toBeLessThanOrEqual(3);
   });
 });

@@ -159,13 +159,20 @@ export async function startPostgres(): Promise<PostgresCluster | undefined> {
   };
 
   const start = async () => {
+    if (server) return; // already running
     server = spawnServer(
       join(PG_BIN, 'postgres'),
       ['-D', data, '-p', String(port), '-k', dir, '-c', 'listen_addresses=127.0.0.1', '-c', 'fsync=off', '-c', 'full_page_writes=off', '-c', 'max_connections=200'],
       { cwd: dir, runAs },
     );
     const current = server;
-    await waitUntil('postgres', async () => (await query('SELECT 1')).length === 1, current.output, () => current.child.exitCode !== null);
+    try {
+      await waitUntil('postgres', async () => (await query('SELECT 1')).length === 1, current.output, () => current.child.exitCode !== null);
+    } catch (error) {
+      server = undefined;
+      await stopChild(current.child, 'SIGKILL');
+      throw error;
+    }
   };
   const halt = async () => {
     if (server) await stopChild(server.child, 'SIGINT'); // fast shutdown: clients are disconnected at once
