@@ -3,6 +3,7 @@ import { ConfigModule } from '@nestjs/config';
 import { APP_FILTER, APP_PIPE } from '@nestjs/core';
 import { AdminModule } from './admin/admin.module';
 import { AuthModule } from './auth/auth.module';
+import { redisConfig } from './auth/redis.config';
 import { ErrorEnvelopeFilter } from './common/error-envelope.filter';
 import { createValidationPipe } from './common/validation.pipe';
 import { appConfig } from './config/app.config';
@@ -38,7 +39,7 @@ export class AppModule {
           isGlobal: true,
           cache: true,
           ignoreEnvFile: options.ignoreEnvFile,
-          load: [appConfig, llmConfig, healthConfig, costConfig, securityConfig, searchConfig, databaseConfig],
+          load: [appConfig, llmConfig, healthConfig, costConfig, securityConfig, searchConfig, databaseConfig, redisConfig],
           validate: validateEnv,
         }),
         CostModule,

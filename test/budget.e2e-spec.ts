@@ -12,30 +12,36 @@ describe('monthly budget', () => {
       {
         // $1 per 1M prompt tokens, $2 per 1M completion tokens: 1 000 prompt tokens cost $0.001.
         LLM_PRICES: JSON.stringify({ 'sim-1': { input: 1, output: 2 } }),
-        LLM_BUDGET_LIMIT_USD: '0.001',
+        LLM_BUDGET_LIMIT_USD: '0.0015',
       },
     ));
   });
   afterAll(() => stop?.());
 
-  it('answers 429 once the month has spent the limit, and shows spend per upstream and model', async () => {
+  it("answers 429 once a call's worst case no longer fits the month's budget, and shows spend per upstream, model and caller", async () => {
     const prompt = Array.from({ length: 1_000 }, (_, i) => `w${i}`).join(' ');
-    const first = await postJson(`${service.url}/v1/chat/completions`, chat(prompt, { model: 'sim/sim-1' }));
+    // Worst case: ~1 222 prompt tokens (estimated) + 50 completion tokens ≈ $0.0013, under the $0.0015 limit.
+    const first = await postJson(`${service.url}/v1/chat/completions`, chat(prompt, { model: 'sim/sim-1', max_tokens: 50 }));
     expect(first.status).toBe(200);
 
     const refused = await postJson(`${service.url}/v1/chat/completions`, chat('one more', { model: 'sim/sim-1' }));
     expect(refused.status).toBe(429);
     expect(refused.json.error).toMatchObject({ code: 'BUDGET_EXCEEDED', status: 429 });
     expect(Number(refused.headers.get('retry-after'))).toBeGreaterThan(0);
-    expect(simulator.counters().requests).toBe(1); // the refused call never reached the upstream
+    expect(simulator.counters().requests).toBe(1); // the refused call (worst case 4 096 completion tokens ≈ $0.008) never reached the upstream
 
     const { spend } = (await getJson(`${service.url}/v1/llm/stats`)).json;
-    expect(spend.budgetLimitUsd).toBe(0.001);
+    expect(spend.budgetLimitUsd).toBe(0.0015);
+    expect(spend.reservedUsd).toBe(0);
     const usage = first.json.usage;
     const expected = (usage.prompt_tokens * 1 + usage.completion_tokens * 2) / 1e6;
     expect(spend.totalUsd).toBeCloseTo(expected, 9);
     expect(spend.byModel).toEqual([
       { upstream: 'sim', model: 'sim-1', requests: 1, promptTokens: usage.prompt_tokens, completionTokens: usage.completion_tokens, estimatedUsage: 0, costUsd: spend.totalUsd, unpriced: false },
+    ]);
+    // Without SERVICE_API_KEYS every call is the anonymous caller's.
+    expect(spend.byCaller).toEqual([
+      { caller: 'anonymous', requests: 1, promptTokens: usage.prompt_tokens, completionTokens: usage.completion_tokens, estimatedUsage: 0, costUsd: spend.totalUsd },
     ]);
   });
 });
@@ -49,7 +55,7 @@ describe('monthly budget, once spent', () => {
       {},
       {
         LLM_PRICES: JSON.stringify({ 'sim-1': { input: 1, output: 2 } }),
-        LLM_BUDGET_LIMIT_USD: '0.001',
+        LLM_BUDGET_LIMIT_USD: '0.0015',
         SEARCH_EMBEDDING_MODEL: 'sim/sim-embed-1',
       },
     ));
@@ -64,8 +70,10 @@ describe('monthly budget, once spent', () => {
       ],
     });
     expect(indexed.status).toBe(201);
-    const prompt = Array.from({ length: 1_000 }, (_, i) => `w${i}`).join(' ');
-    expect((await postJson(`${service.url}/v1/chat/completions`, chat(prompt, { model: 'sim/sim-1' }))).status).toBe(200);
+    // 2 000 one-letter words: estimated at 4 characters a token (1 000 tokens, $0.001 + 50 completion tokens: fits),
+    // counted by the upstream as 2 000 tokens ($0.002): the call's estimation error spends the whole budget.
+    const prompt = 'a '.repeat(2_000);
+    expect((await postJson(`${service.url}/v1/chat/completions`, chat(prompt, { model: 'sim/sim-1', max_tokens: 50 }))).status).toBe(200);
 
     const synthesis = await postJson(`${service.url}/v1/synthesis`, { question: 'What reuses sockets?', sources: [{ id: 'a', text: 'A pool.' }], model: 'sim/sim-1' });
     expect(synthesis.status).toBe(429);

@@ -3,6 +3,8 @@ export interface Caller {
   role: 'caller' | 'admin';
   /** The first 16 hex digits of the key's SHA-256: stable and safe to use as a rate-limit key, unlike the key. */
   id: string;
+  /** What spend is booked to: `key-<n>`, the key's position in SERVICE_API_KEYS (from 1), or `admin`. Never the key. */
+  name: string;
 }
 
 declare module 'fastify' {

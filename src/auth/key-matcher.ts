@@ -9,23 +9,23 @@ import type { Caller } from './caller';
  * length, its prefix, or which of the keys matched.
  */
 export class KeyMatcher {
-  private readonly keys: { digest: Buffer; role: Caller['role'] }[];
+  private readonly keys: { digest: Buffer; role: Caller['role']; name: string }[];
   /** Without caller keys `/v1/*` is open; the admin key alone does not close it. */
   readonly callerKeysConfigured: boolean;
 
   constructor(config: Pick<SecurityConfig, 'apiKeyDigests' | 'adminKeyDigest'>) {
-    this.keys = config.apiKeyDigests.map((digest) => ({ digest, role: 'caller' as const }));
-    if (config.adminKeyDigest) this.keys.push({ digest: config.adminKeyDigest, role: 'admin' });
+    this.keys = config.apiKeyDigests.map((digest, i) => ({ digest, role: 'caller' as const, name: `key-${i + 1}` }));
+    if (config.adminKeyDigest) this.keys.push({ digest: config.adminKeyDigest, role: 'admin', name: 'admin' });
     this.callerKeysConfigured = config.apiKeyDigests.length > 0;
   }
 
   match(presented: string): Caller | undefined {
     const digest = keyDigest(presented);
-    let role: Caller['role'] | undefined;
+    let matched: (typeof this.keys)[number] | undefined;
     for (const key of this.keys) {
-      if (timingSafeEqual(digest, key.digest)) role = key.role;
+      if (timingSafeEqual(digest, key.digest)) matched = key;
     }
-    return role && { role, id: digest.toString('hex').slice(0, 16) };
+    return matched && { role: matched.role, id: digest.toString('hex').slice(0, 16), name: matched.name };
   }
 }
 

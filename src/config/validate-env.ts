@@ -1,3 +1,4 @@
+import { parseRedisEnv } from '../auth/redis.config';
 import { parseCostEnv } from '../cost/cost.config';
 import { parseDatabaseEnv } from '../database/database.config';
 import { parseSearchEnv } from '../search/search.config';
@@ -27,5 +28,6 @@ export function readEnv(env: Record<string, unknown>): EnvReader {
   parseCostEnv(reader);
   parseSearchEnv(reader);
   parseDatabaseEnv(reader);
+  parseRedisEnv(reader);
   return reader;
 }

@@ -1,7 +1,8 @@
 import { Injectable, Logger } from '@nestjs/common';
 import { LlmErrorCode, LlmException } from '../common/llm.exception';
 import type { UpstreamConfig } from '../config/llm.config';
-import { SpendTracker } from '../cost/spend-tracker';
+import { currentCaller } from '../auth/caller-context';
+import { SpendTracker, type BudgetHold } from '../cost/spend-tracker';
 import { checkedUsage, estimateTokens } from '../cost/token-usage';
 import { UpstreamCatalog } from '../pool/upstream-catalog';
 import { messageText, type ChatCompletion, type ChatCompletionChunk, type ChatCompletionRequest, type EmbeddingsRequest, type EmbeddingsResponse, type Usage } from './chat.types';
@@ -82,7 +83,6 @@ export class LlmService {
    */
   private async withFallback<T>(address: string | undefined, call: (route: ModelRoute) => Promise<T>): Promise<T> {
     const route = this.route(address);
-    this.spend.assertWithinBudget();
     try {
       return await call(route);
     } catch (error) {
@@ -93,28 +93,40 @@ export class LlmService {
     }
   }
 
+  /** The call's worst case held against the budget: its prompt, estimated, and all the completion tokens it may ask for. */
+  private reserveChat(upstream: string, model: string, request: ChatCompletionRequest): Promise<BudgetHold> {
+    return this.spend.reserve(
+      { upstream, model, caller: currentCaller() },
+      { promptTokens: estimatePromptTokens(request), maxCompletionTokens: request.max_completion_tokens ?? request.max_tokens ?? undefined },
+    );
+  }
+
   private async chatOn({ upstream, model }: ModelRoute, request: ChatCompletionRequest, options: CallOptions): Promise<ChatResult> {
     const codec = CODECS[upstream.wire];
     const call = codec.encodeChat(request, model, false);
     const started = performance.now();
-    const body = await this.client.json(upstream, { ...call, headers: (key) => codec.headers(key), signal: options.signal });
-    const completion = codec.decodeChat(body, model);
+    const hold = await this.reserveChat(upstream.name, model, request);
+    const completion = await releasedOnFailure(hold, async () =>
+      codec.decodeChat(await this.client.json(upstream, { ...call, headers: (key) => codec.headers(key), signal: options.signal }), model),
+    );
     const checked = checkedUsage(completion.usage, () => ({
       prompt: estimatePromptTokens(request),
       completion: completion.choices.reduce((n, choice) => n + estimateTokens(String(choice?.message?.content ?? '')), 0),
     }));
     // The caller (and synthesis' cost) sees the counts the budget was charged with.
     completion.usage = checked.usage;
-    this.spend.record(upstream.name, model, checked.usage, checked.estimated);
+    await hold.settle(checked.usage, checked.estimated);
     return { upstream: upstream.name, model, completion, latencyMs: performance.now() - started };
   }
 
   private async chatStreamOn({ upstream, model }: ModelRoute, request: ChatCompletionRequest, options: CallOptions): Promise<ChatStream> {
     const codec = CODECS[upstream.wire];
     const call = codec.encodeChat(request, model, true);
-    const { body, failure, maxEventBytes } = await this.client.stream(upstream, { ...call, headers: (key) => codec.headers(key), signal: options.signal });
+    const hold = await this.reserveChat(upstream.name, model, request);
+    const { body, failure, maxEventBytes } = await releasedOnFailure(hold, () =>
+      this.client.stream(upstream, { ...call, headers: (key) => codec.headers(key), signal: options.signal }),
+    );
     const decoder = codec.streamDecoder(model);
-    const spend = this.spend;
     let usage: Usage | undefined;
     let reportedUsage: unknown;
     let streamedChunks = 0;
@@ -143,7 +155,7 @@ export class LlmService {
         else body.destroy();
         // A stream cut short still cost what was generated: estimate it (a chunk is about a token) rather than record nothing.
         const checked = settle();
-        spend.record(upstream.name, model, checked.usage, checked.estimated);
+        await hold.settle(checked.usage, checked.estimated);
       }
     }
     return { upstream: upstream.name, model, chunks: chunks(), usage: () => usage };
@@ -152,17 +164,30 @@ export class LlmService {
   private async embeddingsOn({ upstream, model }: ModelRoute, request: EmbeddingsRequest, options: CallOptions): Promise<EmbeddingsResponse> {
     const codec = CODECS[upstream.wire];
     const call = codec.encodeEmbeddings(request, model);
-    const body = await this.client.json(upstream, { ...call, headers: (key) => codec.headers(key), signal: options.signal });
-    const response = codec.decodeEmbeddings(body);
     const inputs = Array.isArray(request.input) ? request.input : [request.input];
+    const promptTokens = inputs.reduce((n, input) => n + estimateTokens(String(input)), 0);
+    const hold = await this.spend.reserve({ upstream: upstream.name, model, caller: currentCaller() }, { promptTokens, maxCompletionTokens: 0 });
+    const response = await releasedOnFailure(hold, async () =>
+      codec.decodeEmbeddings(await this.client.json(upstream, { ...call, headers: (key) => codec.headers(key), signal: options.signal })),
+    );
     // Embeddings have no completion tokens; only the input count is the upstream's to report.
     const checked = checkedUsage({ prompt_tokens: (response.usage as { prompt_tokens?: unknown } | undefined)?.prompt_tokens, completion_tokens: 0 }, () => ({
-      prompt: inputs.reduce((n, input) => n + estimateTokens(String(input)), 0),
+      prompt: promptTokens,
       completion: 0,
     }));
     response.usage = { prompt_tokens: checked.usage.prompt_tokens, total_tokens: checked.usage.prompt_tokens };
-    this.spend.record(upstream.name, model, checked.usage, checked.estimated);
+    await hold.settle(checked.usage, checked.estimated);
     return response;
+  }
+}
+
+/** A call that failed before the upstream gave a usable answer is not charged: its budget hold ends with it. */
+async function releasedOnFailure<T>(hold: BudgetHold, call: () => Promise<T>): Promise<T> {
+  try {
+    return await call();
+  } catch (error) {
+    await hold.release();
+    throw error;
   }
 }
 

@@ -1,5 +1,6 @@
 import { Injectable, type MessageEvent } from '@nestjs/common';
-import { defer, finalize, map, takeWhile, timer, type Observable } from 'rxjs';
+import { concatMap, defer, finalize, takeWhile, timer, type Observable } from 'rxjs';
+import { FleetThrottlerStorage } from '../auth/fleet-throttler-storage';
 import { SpendTracker } from '../cost/spend-tracker';
 import { DrainService } from '../lifecycle/drain.service';
 import { PoolRegistry } from '../pool/pool-registry';
@@ -13,10 +14,13 @@ export class PoolStatsService {
     private readonly pools: PoolRegistry,
     private readonly spend: SpendTracker,
     private readonly drain: DrainService,
+    private readonly rateLimit: FleetThrottlerStorage,
   ) {}
 
-  current() {
-    return { generatedAt: new Date().toISOString(), ...this.pools.snapshot(), spend: this.spend.snapshot() };
+  /** Spend is read from its store (the fleet's, with DATABASE_URL), hence async. */
+  async current() {
+    const spend = await this.spend.snapshot();
+    return { generatedAt: new Date().toISOString(), ...this.pools.snapshot(), spend, rateLimit: this.rateLimit.snapshot() };
   }
 
   /** Stat streams open now: each holds one timer, released when its client leaves. */
@@ -35,7 +39,8 @@ export class PoolStatsService {
       return timer(0, intervalMs);
     }).pipe(
       takeWhile(() => !this.drain.isDraining),
-      map(() => ({ data: this.current() })),
+      // One snapshot at a time: a slow spend store delays the next tick rather than piling reads up.
+      concatMap(async () => ({ data: await this.current() })),
       finalize(() => this.streams--),
     );
   }

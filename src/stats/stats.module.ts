@@ -1,4 +1,5 @@
 import { type MiddlewareConsumer, Module, type NestModule, RequestMethod } from '@nestjs/common';
+import { RateLimitStoreModule } from '../auth/rate-limit-store.module';
 import { AccessTokenQueryMiddleware } from './access-token-query.middleware';
 import { DashboardController } from './dashboard.controller';
 import { DashboardPage } from './dashboard-page';
@@ -6,6 +7,7 @@ import { PoolStatsController } from './pool-stats.controller';
 import { PoolStatsService } from './pool-stats.service';
 
 @Module({
+  imports: [RateLimitStoreModule],
   controllers: [PoolStatsController, DashboardController],
   providers: [PoolStatsService, { provide: DashboardPage, useFactory: () => new DashboardPage() }],
 })
