@@ -197,6 +197,40 @@ describe('PostgreSQL: migrations, outages, timeouts', () => {
     expect((await getJson(url('/v1/documents/tls'))).json.embedded).toBe(false);
   });
 
+  it('keeps vectors in pgvector with an HNSW index for the model, used by the vector ranking', async () => {
+    if (!pg?.vector) return;
+    const database = await pg.createDatabase();
+    await boot({ DATABASE_URL: database, SEARCH_EMBEDDING_MODEL: 'sim/sim-embed-1' });
+    expect((await index([{ id: 'tls', text: 'A TLS handshake costs round trips.' }, { id: 'gpu', text: 'Engines batch requests on the GPU.' }])).status).toBe(201);
+    const [row] = await pg.query<{ model: string; dimensions: number }>('SELECT embedding_model AS model, vector_dims(embedding) AS dimensions FROM documents LIMIT 1', [], database);
+    expect(row.model).toBe('sim/sim-embed-1');
+    const indexes = await pg.query<{ indexdef: string }>("SELECT indexdef FROM pg_indexes WHERE indexname LIKE 'documents_embedding_hnsw_%'", [], database);
+    expect(indexes).toEqual([{ indexdef: expect.stringMatching(new RegExp(`USING hnsw \\(\\(\\(embedding\\)::vector\\(${row.dimensions}\\)\\) vector_cosine_ops\\) WHERE \\(embedding_model = 'sim/sim-embed-1'::text\\)`)) }]);
+    // The store's query shape, planned over enough vectors that the index pays (rows past the count: this is the planner's view only).
+    await pg.query(
+      `INSERT INTO documents (id, text, embedding_model, embedding)
+       SELECT 'r' || i, 'random', 'sim/sim-embed-1', ARRAY(SELECT random() + i * 0 FROM generate_series(1, ${row.dimensions}))::vector
+       FROM generate_series(1, 2500) AS i; ANALYZE documents`,
+      undefined,
+      database,
+    );
+    const query = `[${Array.from({ length: row.dimensions }, () => 0.1).join(',')}]`;
+    const { Client } = await import('pg');
+    const client = new Client({ connectionString: database });
+    await client.connect();
+    let plan: string;
+    try {
+      const explained = await client.query(
+        `EXPLAIN SELECT id FROM documents WHERE embedding_model = $2 AND embedding IS NOT NULL ORDER BY embedding::vector(${row.dimensions}) <=> $1::vector(${row.dimensions}) LIMIT 100`,
+        [query, 'sim/sim-embed-1'],
+      );
+      plan = explained.rows.map((line) => line['QUERY PLAN']).join('\n');
+    } finally {
+      await client.end();
+    }
+    expect(plan).toMatch(/Index Scan using documents_embedding_hnsw_/);
+  });
+
   it('reports its pool: max, open, idle, waiting', async () => {
     if (!pg) return;
     await boot({ DATABASE_URL: await pg.createDatabase(), DATABASE_POOL_MAX: '3' });
