@@ -200,19 +200,20 @@ describe('resilience against upstream faults', () => {
     expect(backup.counters().requests).toBe(1);
   });
 
-  it('takes a refused API key out of rotation and rests a rate-limited one, never showing a key', async () => {
+  it('rests a refused API key and a rate-limited one, never showing a key', async () => {
     await boot({ apiKeys: ['key-good-1', 'key-good-2'] }, { LLM_SIM_API_KEY: 'key-revoked-0,key-good-1,key-good-2', LLM_MAX_RETRIES: '0' });
     const responses = [];
     for (let i = 0; i < 6; i++) responses.push(await complete());
     expect(responses.map((r) => r.status)).toEqual([200, 200, 200, 200, 200, 200]);
     let s = await stats();
-    expect(s.apiKeys).toEqual({ total: 3, usable: 2, disabled: 1, resting: 0 });
+    expect(s.apiKeys).toMatchObject({ total: 3, usable: 2, refused: 1, rateLimited: 0 });
+    expect(s.apiKeys.keys[0]).toMatchObject({ position: 1, state: 'refused', lastStatus: 401 });
     expect(simulator.counters().requests).toBe(7); // one 401 on the revoked key, then all good
 
     simulator.setFaults({ status: 429, retryAfterS: 30, count: 1 });
     expect((await complete()).status).toBe(200); // the other good key answered
     s = await stats();
-    expect(s.apiKeys).toEqual({ total: 3, usable: 1, disabled: 1, resting: 1 });
+    expect(s.apiKeys).toMatchObject({ total: 3, usable: 1, refused: 1, rateLimited: 1 });
     expect(JSON.stringify(s)).not.toMatch(/key-(good|revoked)/);
   });
 });

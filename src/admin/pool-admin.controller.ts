@@ -1,4 +1,4 @@
-import { Controller, HttpCode, Param, Post } from '@nestjs/common';
+import { Controller, HttpCode, Param, ParseIntPipe, Post } from '@nestjs/common';
 import { ApiExcludeController } from '@nestjs/swagger';
 import { AdminOnly } from '../auth/route-access.decorator';
 import { PoolMaintenanceService } from './pool-maintenance.service';
@@ -16,6 +16,20 @@ export class PoolAdminController {
   @HttpCode(200)
   destroySockets(@Param('upstream') upstream: string) {
     return this.maintenance.destroyIdleSockets(upstream);
+  }
+
+  /** Puts every API key of the upstream refused (401/403) back in rotation at once, e.g. after fixing them upstream. */
+  @Post('pools/:upstream/keys/enable')
+  @HttpCode(200)
+  enableKeys(@Param('upstream') upstream: string) {
+    return this.maintenance.enableKeys(upstream);
+  }
+
+  /** The same for one key, by its position in the configured list (1-based), never by value. */
+  @Post('pools/:upstream/keys/:position/enable')
+  @HttpCode(200)
+  enableKey(@Param('upstream') upstream: string, @Param('position', ParseIntPipe) position: number) {
+    return this.maintenance.enableKeys(upstream, position);
   }
 
   /** Zeroes every pool's counters and latency windows, e.g. before a load test. */

@@ -1,9 +1,18 @@
 import { Injectable, Logger } from '@nestjs/common';
+import { LlmErrorCode, LlmException } from '../common/llm.exception';
+import type { ApiKeysSnapshot } from '../pool/api-key-pool';
 import { PoolRegistry } from '../pool/pool-registry';
 
 export interface SocketsDestroyed {
   upstream: string;
   destroyed: number;
+}
+
+export interface KeysEnabled {
+  upstream: string;
+  /** Positions (1-based) that were refused and are back in rotation. */
+  enabled: number[];
+  apiKeys: ApiKeysSnapshot;
 }
 
 /** The totals one pool had when its statistics were reset. */
@@ -33,6 +42,19 @@ export class PoolMaintenanceService {
     const destroyed = await this.pools.get(upstream).destroyIdleSockets();
     this.logger.log(`${upstream}: ${destroyed} idle socket(s) destroyed on request`);
     return { upstream, destroyed };
+  }
+
+  /** Puts refused API keys back in rotation: all of the upstream's, or the one at `position` (1-based). */
+  enableKeys(upstream: string, position?: number): KeysEnabled {
+    const pool = this.pools.get(upstream);
+    const total = pool.keys.size;
+    if (position !== undefined && (position < 1 || position > total)) {
+      const expected = total === 0 ? 'none: it has no API key' : `1 to ${total}`;
+      throw new LlmException(LlmErrorCode.BAD_REQUEST, `upstream "${upstream}" has no API key at position ${position} (expected ${expected})`);
+    }
+    const enabled = pool.keys.enable(position);
+    if (enabled.length > 0) this.logger.log(`${upstream}: API key(s) ${enabled.map((p) => `#${p}`).join(', ')} put back in rotation on request`);
+    return { upstream, enabled, apiKeys: pool.keys.snapshot() };
   }
 
   resetStats(): StatsReset {

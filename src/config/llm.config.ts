@@ -18,6 +18,10 @@ export interface PoolSettings {
   idleTimeoutMs: number;
   circuitFailureThreshold: number;
   circuitOpenMs: number;
+  /** First rest of an API key answered 401/403 (with two keys or more); each refusal in a row doubles it. */
+  keyRestMs: number;
+  /** The longest rest of a refused key: it is always probed again after at most this long. */
+  keyRestMaxMs: number;
   /** A response body (decompressed, streamed or not) longer than this fails the call: 502 UPSTREAM_RESPONSE_TOO_LARGE. */
   maxResponseBytes: number;
   /** One SSE event (or a line without its newline) longer than this ends the stream the same way. */
@@ -61,6 +65,8 @@ const POOL_KNOBS: Record<keyof PoolSettings, { suffix: string; min: number; max:
   idleTimeoutMs: { suffix: 'IDLE_TIMEOUT_MS', min: 1, max: 3_600_000, unit: 'ms' },
   circuitFailureThreshold: { suffix: 'CIRCUIT_FAILURES', min: 1, max: 1_000, unit: 'consecutive failures' },
   circuitOpenMs: { suffix: 'CIRCUIT_OPEN_MS', min: 100, max: 3_600_000, unit: 'ms' },
+  keyRestMs: { suffix: 'KEY_REST_MS', min: 10, max: 86_400_000, unit: 'ms' },
+  keyRestMaxMs: { suffix: 'KEY_REST_MAX_MS', min: 10, max: 86_400_000, unit: 'ms' },
   maxResponseBytes: { suffix: 'MAX_RESPONSE_BYTES', min: 1_024, max: 1_073_741_824, unit: 'bytes' },
   maxSseEventBytes: { suffix: 'MAX_SSE_EVENT_BYTES', min: 1_024, max: 1_073_741_824, unit: 'bytes' },
 };
@@ -82,6 +88,10 @@ export const POOL_DEFAULTS: Omit<PoolSettings, 'maxKeepAlive'> = {
   idleTimeoutMs: 60_000,
   circuitFailureThreshold: 5,
   circuitOpenMs: 30_000,
+  // A refused key is usually revoked, sometimes a provider's passing glitch: probe it after a minute,
+  // then ever less often, but never less than every 30 minutes, so a key put right comes back by itself.
+  keyRestMs: 60_000,
+  keyRestMaxMs: 1_800_000,
   // Held in memory whole before it is parsed, so at most this per connection (× LLM_MAX_CONNECTIONS at worst).
   // A long completion is well under 1 MiB; 32 MiB leaves room for large embedding batches. Measured before the
   // limit: an endless body took the process to 3.5 GB, six 100 MB bodies at once to 2.2 GB.
@@ -99,7 +109,7 @@ const BUILT_IN_MODELS: Record<string, string> = {
 };
 
 // `LLM_<NAME>_<KNOB>` must never read as a global knob (e.g. an upstream "pool" + TIMEOUT_MS).
-const RESERVED_NAMES = new Set(['stream', 'pool', 'connect', 'max', 'keepalive', 'socket', 'idle', 'circuit', 'ready', 'ca', 'upstreams', 'budget', 'prices']);
+const RESERVED_NAMES = new Set(['stream', 'pool', 'connect', 'max', 'keepalive', 'socket', 'idle', 'circuit', 'key', 'ready', 'ca', 'upstreams', 'budget', 'prices']);
 const NAME_PATTERN = /^[a-z][a-z0-9-]{0,39}$/;
 
 export function envName(upstream: string): string {
@@ -118,6 +128,10 @@ function readPool(env: EnvReader, prefix: string, inherited: PoolSettings, inher
   const keepAliveDefault = inheritKeepAlive ? Math.min(inherited.maxKeepAlive, pool.maxConnections) : pool.maxConnections;
   const knob = POOL_KNOBS.maxKeepAlive;
   pool.maxKeepAlive = env.int(`${prefix}${knob.suffix}`, keepAliveDefault, knob.min, knob.max, knob.unit);
+  // Named once, where it was set: an upstream inheriting a bad pair is not a second problem.
+  if (pool.keyRestMaxMs < pool.keyRestMs && inherited.keyRestMaxMs >= inherited.keyRestMs) {
+    env.fail(`${prefix}KEY_REST_MAX_MS`, String(pool.keyRestMaxMs), `at least ${prefix}KEY_REST_MS (${pool.keyRestMs})`);
+  }
   if (pool.maxKeepAlive > pool.maxConnections) {
     env.fail(`${prefix}MAX_KEEPALIVE`, String(pool.maxKeepAlive), `at most ${prefix}MAX_CONNECTIONS (${pool.maxConnections})`);
   }

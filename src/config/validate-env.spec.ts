@@ -50,6 +50,12 @@ describe('environment validation', () => {
     ]);
   });
 
+  it('refuses a longest key rest below the first one', () => {
+    expect(problemsOf({ LLM_KEY_REST_MS: '60000', LLM_KEY_REST_MAX_MS: '1000' })).toEqual([
+      'LLM_KEY_REST_MAX_MS="1000": expected at least LLM_KEY_REST_MS (60000)',
+    ]);
+  });
+
   it('never echoes credentials found in a URL', () => {
     const problems = problemsOf({ OPENAI_BASE_URL: 'https://user:sk-secret@api.example.com/v1' });
     expect(problems.join()).not.toContain('sk-secret');

@@ -7,7 +7,9 @@ import type { UpstreamPool } from '../pool/upstream-pool';
 /**
  * An upstream is not ready while its pool is exhausted (queue full, a request
  * waiting for a connection past the threshold, or requests refused for want of
- * one within the recent window) or while its circuit is open. Never throws.
+ * one within the recent window), while its circuit is open, or while every API
+ * key rests after a 401/403 (ready again as soon as one is due for its probe,
+ * so traffic can probe it). Never throws.
  */
 @Injectable()
 export class UpstreamReadinessIndicator {
@@ -29,7 +31,13 @@ export class UpstreamReadinessIndicator {
       reasons.push(`${pressure.exhaustedInWindow} requests refused for want of a connection in the last ${readyWindowMs} ms`);
     }
     if (pressure.circuit === 'open') reasons.push('circuit open: the upstream keeps failing');
-    const details = { ...pressure, windowMs: readyWindowMs };
+    const refused = pool.keys.allRefused();
+    if (refused) {
+      const probeInS = Math.ceil(refused.nextProbeInMs / 1000);
+      reasons.push(`all ${refused.total} api keys refused (${refused.statuses.join('/')}); next probe in ${probeInS} s`);
+    }
+    const { total, usable, refused: refusedKeys, rateLimited } = pool.keys.snapshot();
+    const details = { ...pressure, windowMs: readyWindowMs, apiKeys: { total, usable, refused: refusedKeys, rateLimited } };
     return reasons.length > 0 ? indicator.down({ reason: reasons.join('; '), ...details }) : indicator.up(details);
   }
 }

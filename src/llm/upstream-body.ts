@@ -1,4 +1,4 @@
-import { Transform, type TransformCallback } from 'node:stream';
+import { Transform, type Readable, type TransformCallback } from 'node:stream';
 import type { AttemptTimers } from './attempt-timers';
 import { RESPONSE_TOO_LARGE } from './upstream-errors';
 
@@ -43,5 +43,26 @@ export class UpstreamBodyTap extends Transform {
   override _read(size: number): void {
     this.timers.resumeIdle();
     super._read(size);
+  }
+}
+
+// An error answer's message is all we pass on: never hold more of it than this.
+const MAX_ERROR_BODY_BYTES = 64 * 1024;
+
+/** A streamed error answer (4xx/5xx/3xx), read up to 64 KiB and parsed as JSON when it is; the body is destroyed. */
+export async function readErrorBody(stream: Readable): Promise<unknown> {
+  const chunks: Buffer[] = [];
+  let size = 0;
+  for await (const chunk of stream) {
+    size += (chunk as Buffer).length;
+    if (size > MAX_ERROR_BODY_BYTES) break;
+    chunks.push(chunk as Buffer);
+  }
+  stream.destroy();
+  const text = Buffer.concat(chunks).toString('utf8');
+  try {
+    return JSON.parse(text);
+  } catch {
+    return text;
   }
 }

@@ -11,7 +11,7 @@ import type { ErrorKind } from '../pool/pool-counters';
 import { PoolRegistry } from '../pool/pool-registry';
 import type { Lease, UpstreamPool } from '../pool/upstream-pool';
 import { startAttemptTimers, type AttemptTimers } from './attempt-timers';
-import { UpstreamBodyTap } from './upstream-body';
+import { UpstreamBodyTap, readErrorBody } from './upstream-body';
 import { MAX_HONOURED_RETRY_AFTER_MS, backoffDelayMs, isRetryableStatus, serverRetryDelayMs, serverSaysRetry } from './retry-policy';
 import {
   circuitOpenError,
@@ -58,7 +58,6 @@ interface Attempt {
   end(): void;
 }
 
-const MAX_ERROR_BODY_BYTES = 64 * 1024;
 // Failures that count against the circuit. A response too large is the upstream misbehaving (every call to it would
 // fail the same way), so it counts; nothing our caller did (left, stopped reading) ever does.
 const TRANSPORT_FAILURES = new Set<ErrorKind>(['connect_refused', 'connect_timeout', 'connection_reset', 'request_timeout', 'idle_timeout', 'response_too_large', 'other']);
@@ -288,21 +287,4 @@ export class UpstreamClient {
 function isReusedSocketWithoutResponse(error: unknown): boolean {
   const axiosError = error as AxiosError & { request?: { reusedSocket?: boolean } };
   return Boolean(axiosError?.request?.reusedSocket) && !axiosError.response;
-}
-
-async function readErrorBody(stream: Readable): Promise<unknown> {
-  const chunks: Buffer[] = [];
-  let size = 0;
-  for await (const chunk of stream) {
-    size += (chunk as Buffer).length;
-    if (size > MAX_ERROR_BODY_BYTES) break;
-    chunks.push(chunk as Buffer);
-  }
-  stream.destroy();
-  const text = Buffer.concat(chunks).toString('utf8');
-  try {
-    return JSON.parse(text);
-  } catch {
-    return text;
-  }
 }

@@ -142,16 +142,19 @@ export function circuitOpenError(pool: UpstreamPool, retryAfterMs: number): LlmE
 }
 
 export function noUsableKeyError(pool: UpstreamPool): LlmException {
-  const waitMs = pool.keys.nextUsableInMs();
-  if (waitMs === undefined) {
-    return new LlmException(LlmErrorCode.UPSTREAM_ERROR, `upstream "${pool.name}" has no usable API key: every key was refused (401/403)`, {
-      status: 502,
-      upstream: pool.name,
-    });
+  const refused = pool.keys.allRefused();
+  if (refused) {
+    // Every key rests after a 401/403 until its probe: fail fast (a fallback may answer), and say when to come back.
+    const { total, statuses, nextProbeInMs } = refused;
+    return new LlmException(
+      LlmErrorCode.UPSTREAM_UNAVAILABLE,
+      `upstream "${pool.name}" has no usable API key: all ${total} keys were refused (${statuses.join('/')}); the next is probed in ${Math.ceil(nextProbeInMs / 1000)} s`,
+      { status: 503, upstream: pool.name, retryAfterSeconds: Math.max(1, Math.ceil(nextProbeInMs / 1000)) },
+    );
   }
-  return new LlmException(LlmErrorCode.UPSTREAM_ERROR, `upstream "${pool.name}": every API key is rate limited`, {
+  return new LlmException(LlmErrorCode.UPSTREAM_ERROR, `upstream "${pool.name}": every usable API key is rate limited`, {
     status: 429,
     upstream: pool.name,
-    retryAfterSeconds: Math.max(1, Math.ceil(waitMs / 1000)),
+    retryAfterSeconds: Math.max(1, Math.ceil(pool.keys.nextUsableInMs() / 1000)),
   });
 }

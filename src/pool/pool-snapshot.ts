@@ -1,3 +1,4 @@
+import type { ApiKeysSnapshot } from './api-key-pool';
 import type { CircuitState } from './circuit-breaker';
 import type { Percentiles } from './latency-window';
 import type { CloseReason, ErrorKind } from './pool-counters';
@@ -52,7 +53,8 @@ export interface PoolSnapshot {
     lastFailure: string | null;
     fallback: string | null;
   };
-  apiKeys: { total: number; usable: number; disabled: number; resting: number };
+  /** Per key by position (never by value): active, refused (resting after a 401/403), probing, rate_limited. */
+  apiKeys: ApiKeysSnapshot;
   errorsByKind: Record<ErrorKind, number>;
   latencyMs: { acquireWait: Percentiles; upstream: Percentiles };
 }

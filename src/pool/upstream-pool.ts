@@ -78,7 +78,7 @@ export class UpstreamPool {
     this.sockets = trackSockets(this.agent, this.counters, { ...settings, tls });
     this.gate = new AdmissionGate(settings.maxConnections, settings.maxQueue, settings.poolTimeoutMs);
     this.circuit = new CircuitBreaker(settings.circuitFailureThreshold, settings.circuitOpenMs);
-    this.keys = new ApiKeyPool(upstream.name, upstream.apiKeys);
+    this.keys = new ApiKeyPool(upstream.name, upstream.apiKeys, settings);
   }
 
   get name(): string {
