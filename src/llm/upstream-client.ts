@@ -167,6 +167,8 @@ export class UpstreamClient {
       let retry: RetryPlan | undefined;
       try {
         const response = await this.send(pool, request, key, timers.signal, responseType);
+        // The key's verdict, whatever the call's: a 401/403 rests it, an accepting answer ends its probe.
+        pool.keys.answered(key.index, response.status);
         timers.touch();
         if (response.status >= 200 && response.status < 300) {
           pool.circuit.success();
@@ -229,13 +231,12 @@ export class UpstreamClient {
   private planHttpRetry(pool: UpstreamPool, key: KeyLease, response: AxiosResponse, retries: number, deadlineAt: number): RetryPlan | undefined {
     const status = response.status;
     const serverDelay = serverRetryDelayMs(response.headers);
-    // Another key may succeed where this one was refused or rate limited: try it at once.
+    // Another key may succeed where this one was refused (answered() has rested it) or rate limited: try it at once.
     if ((status === 401 || status === 403) && pool.keys.size > 1) {
-      pool.keys.disable(key.index, status);
       return pool.keys.snapshot().usable > 0 ? { delayMs: 0, counts: false } : undefined;
     }
     if (status === 429 && pool.keys.size > 1) {
-      pool.keys.rest(key.index, serverDelay ?? 1_000);
+      pool.keys.rateLimited(key.index, serverDelay ?? 1_000);
       if (pool.keys.snapshot().usable > 0) return { delayMs: 0, counts: false };
     }
     const says = serverSaysRetry(response.headers);
