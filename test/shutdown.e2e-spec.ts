@@ -53,4 +53,32 @@ describe('graceful shutdown (SIGTERM to the real process)', () => {
       service.child.kill('SIGKILL');
     }
   }, 40_000);
+
+  it('answers calls still running when the grace period ends 503 SHUTTING_DOWN, then exits 0 at once', async () => {
+    const slow = new UpstreamSimulator({ latencyMs: 4_000 });
+    await slow.start();
+    const port = await freePort();
+    const url = `http://127.0.0.1:${port}`;
+    const service = spawnService({ PORT: String(port), HOST: '127.0.0.1', ...routesTo(slow), SHUTDOWN_GRACE_MS: '1000', LLM_CIRCUIT_FAILURES: '2' });
+    try {
+      await eventually(async () => expect((await fetch(`${url}/health/live`)).status).toBe(200), 20_000, 100);
+      const calls = Array.from({ length: 4 }, () => postJson(`${url}/v1/chat/completions`, chat('slow question', { model: 'sim/sim-1' })));
+      await eventually(() => expect(slow.counters().inFlight).toBe(4), 5_000, 10);
+      const signalled = Date.now();
+      service.child.kill('SIGTERM');
+      for (const response of await Promise.all(calls)) {
+        expect(response.status).toBe(503);
+        expect(response.json.error.code).toBe('SHUTTING_DOWN');
+      }
+      expect(await service.exited).toBe(0);
+      // Grace (1 s) plus the cut: not the calls' 4 s, nor the 65 s inbound keep-alive timeout.
+      expect(Date.now() - signalled).toBeLessThan(3_500);
+      expect(service.output()).toContain('4 requests still in flight were cut off (503 SHUTTING_DOWN)');
+      expect(service.output()).not.toMatch(/circuit|CIRCUIT_OPEN/);
+      expect(slow.counters().requests).toBe(4); // nothing retried after the cut
+    } finally {
+      service.child.kill('SIGKILL');
+      await slow.stop();
+    }
+  }, 40_000);
 });
