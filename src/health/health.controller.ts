@@ -1,6 +1,7 @@
 import { Controller, Get } from '@nestjs/common';
 import { ApiOkResponse, ApiOperation, ApiServiceUnavailableResponse, ApiTags } from '@nestjs/swagger';
 import { HealthCheck, HealthCheckService } from '@nestjs/terminus';
+import { RateLimitStoreIndicator } from '../auth/rate-limit-store.indicator';
 import { Public } from '../auth/route-access.decorator';
 import { PoolRegistry } from '../pool/pool-registry';
 import { DatabaseIndicator } from './database.indicator';
@@ -20,6 +21,7 @@ export class HealthController {
     private readonly readiness: UpstreamReadinessIndicator,
     private readonly shutdown: ShutdownIndicator,
     private readonly database: DatabaseIndicator,
+    private readonly rateLimit: RateLimitStoreIndicator,
   ) {}
 
   /** The process answers: nothing about upstreams, or a slow provider would restart healthy pods. */
@@ -45,6 +47,8 @@ export class HealthController {
       ...this.pools.all().map((pool) => () => this.readiness.check(pool)),
       // Only with DATABASE_URL: the embedded stores have nothing to be down.
       ...(this.database.enabled ? [() => this.database.check()] : []),
+      // Only with REDIS_URL: up even while Redis is down (the limit falls back to per pod), with the detail.
+      ...(this.rateLimit.enabled ? [() => this.rateLimit.check()] : []),
     ]);
   }
 }
