@@ -39,11 +39,11 @@ export class ErrorEnvelopeFilter implements ExceptionFilter {
 
   private describe(exception: unknown): { status: number; body: unknown; retryAfterSeconds?: number } {
     if (exception instanceof LlmException) {
-      const { upstream, details, retryAfterSeconds } = exception.options;
+      const { upstream, details, retryAfterSeconds, param } = exception.options;
       return {
         status: exception.status,
         retryAfterSeconds,
-        body: errorEnvelope(exception.status, exception.code, exception.message, { upstream, details }),
+        body: errorEnvelope(exception.status, exception.code, exception.message, { upstream, details, ...(param !== undefined ? { param } : {}) }),
       };
     }
     if (exception instanceof HttpException) {

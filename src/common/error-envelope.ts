@@ -10,6 +10,8 @@ export interface ErrorEnvelope {
     message: string;
     upstream?: string;
     details?: unknown;
+    /** OpenAI's field: the request field at fault, e.g. `messages[0].role`; an upstream's own, passed through. */
+    param?: string | null;
   };
 }
 

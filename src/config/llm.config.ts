@@ -48,7 +48,8 @@ export interface LlmConfig {
   defaultUpstream: string;
   /** Extra trusted CA (PEM), added to Node's bundled roots. */
   extraCaPem?: string;
-  simulator: { enabled: boolean; ttftMs: number; tokensPerSecond: number };
+  /** `production`: NODE_ENV=production and LLM_SIMULATOR=on: every response and /health/ready say the simulator runs. */
+  simulator: { enabled: boolean; production: boolean; ttftMs: number; tokensPerSecond: number };
 }
 
 /** Pool knob -> env suffix; `LLM_<SUFFIX>` sets the default, `LLM_<UPSTREAM>_<SUFFIX>` one upstream. */
@@ -100,6 +101,9 @@ export const POOL_DEFAULTS: Omit<PoolSettings, 'maxKeepAlive'> = {
   // parser's buffer to 2.3 GB.
   maxSseEventBytes: 1024 * 1024,
 };
+
+/** What configures a provider: named in the boot refusal when none is set. */
+const PROVIDER_VARIABLES = ['OPENAI_API_KEY', 'OPENAI_BASE_URL', 'ANTHROPIC_API_KEY', 'ANTHROPIC_BASE_URL', 'LLM_UPSTREAMS'];
 
 const BUILT_IN_MODELS: Record<string, string> = {
   openai: 'gpt-4o-mini',
@@ -167,13 +171,24 @@ export function parseLlmEnv(env: EnvReader): LlmConfig {
   }
 
   const simulatorMode = env.oneOf('LLM_SIMULATOR', 'auto', ['auto', 'on', 'off'] as const);
-  const simulatorEnabled = simulatorMode === 'on' || (simulatorMode === 'auto' && declared.length === 0);
+  // In production `auto` means off: a pod whose Secret misnames the provider key must fail its boot, not
+  // report ready and answer every call with the simulator's stand-in text. Only an explicit `on` runs it there.
+  const production = env.raw('NODE_ENV') === 'production';
+  const simulatorEnabled = simulatorMode === 'on' || (simulatorMode === 'auto' && declared.length === 0 && !production);
   if (simulatorEnabled) {
     declared.push({ name: 'simulator', wire: 'openai', baseUrl: '', embedded: true });
     declared.push({ name: 'simulator-anthropic', wire: 'anthropic', baseUrl: '', embedded: true });
   }
   if (declared.length === 0) {
-    env.fail('LLM_SIMULATOR', simulatorMode, 'auto or on when no upstream is configured (set OPENAI_API_KEY, ANTHROPIC_API_KEY or LLM_UPSTREAMS)');
+    const lookedFor = PROVIDER_VARIABLES.join(', ');
+    if (production && simulatorMode === 'auto') {
+      env.fail(
+        'LLM_SIMULATOR',
+        simulatorMode,
+        `a configured provider with NODE_ENV=production, where auto does not start the simulator: none of ${lookedFor} is set ` +
+          '(check the Secret\'s key names; LLM_SIMULATOR=on runs the simulator deliberately)',
+      );
+    } else env.fail('LLM_SIMULATOR', simulatorMode, `auto or on when no upstream is configured (looked for ${lookedFor}; none is set)`);
   }
 
   const upstreams: UpstreamConfig[] = declared.map((upstream) => {
@@ -223,6 +238,7 @@ export function parseLlmEnv(env: EnvReader): LlmConfig {
     extraCaPem,
     simulator: {
       enabled: simulatorEnabled,
+      production: simulatorEnabled && production,
       ttftMs: env.int('LLM_SIMULATOR_TTFT_MS', 150, 0, 600_000, 'ms'),
       tokensPerSecond: env.int('LLM_SIMULATOR_TOKENS_PER_SECOND', 60, 0, 1_000_000, 'tokens/s, 0 = unpaced'),
     },

@@ -6,6 +6,7 @@ import { Public } from '../auth/route-access.decorator';
 import { PoolRegistry } from '../pool/pool-registry';
 import { DatabaseIndicator } from './database.indicator';
 import { ShutdownIndicator } from './shutdown.indicator';
+import { SimulatorIndicator } from './simulator.indicator';
 import { UpstreamReadinessIndicator } from './upstream-readiness.indicator';
 
 const READY_UPSTREAM = { exhaustedInWindow: 0, oldestWaitMs: 0, queued: 0, maxQueue: 256, inFlight: 3, maxConnections: 64, circuit: 'closed', windowMs: 10000, status: 'up' };
@@ -22,6 +23,7 @@ export class HealthController {
     private readonly shutdown: ShutdownIndicator,
     private readonly database: DatabaseIndicator,
     private readonly rateLimit: RateLimitStoreIndicator,
+    private readonly simulator: SimulatorIndicator,
   ) {}
 
   /** The process answers: nothing about upstreams, or a slow provider would restart healthy pods. */
@@ -49,6 +51,8 @@ export class HealthController {
       ...(this.database.enabled ? [() => this.database.check()] : []),
       // Only with REDIS_URL: up even while Redis is down (the limit falls back to per pod), with the detail.
       ...(this.rateLimit.enabled ? [() => this.rateLimit.check()] : []),
+      // Only with LLM_SIMULATOR=on in production: says so, without taking the pod out.
+      ...(this.simulator.enabled ? [() => this.simulator.check()] : []),
     ]);
   }
 }

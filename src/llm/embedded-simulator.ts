@@ -21,8 +21,11 @@ export class EmbeddedSimulator implements OnApplicationShutdown {
     await simulator.start();
     const embedded = new EmbeddedSimulator(simulator);
     embedded.logger.warn(
-      `No provider configured (OPENAI_API_KEY, ANTHROPIC_API_KEY, LLM_UPSTREAMS): routing to the embedded upstream simulator ` +
-        `at ${simulator.origin} over real sockets. Its answers are extractive stand-ins, not a model's.`,
+      config.simulator.production
+        ? `LLM_SIMULATOR=on with NODE_ENV=production: the embedded upstream simulator answers at ${simulator.origin}; ` +
+            `every response carries x-llm-simulator: on and /health/ready reports it. Its answers are extractive stand-ins, not a model's.`
+        : `No provider configured (OPENAI_API_KEY, ANTHROPIC_API_KEY, LLM_UPSTREAMS) or LLM_SIMULATOR=on: routing to the embedded ` +
+            `upstream simulator at ${simulator.origin} over real sockets. Its answers are extractive stand-ins, not a model's.`,
     );
     return embedded;
   }

@@ -123,6 +123,8 @@ export class UpstreamSimulator {
   private readonly cutByServer = new WeakSet<ServerResponse>();
   private counts = zeroRequestCounts();
   private sequence = 0;
+  /** The JSON bodies of the most recent LLM requests (up to 64), as they arrived: what a codec really sent. */
+  readonly receivedBodies: Array<{ path: string; body: unknown }> = [];
   private boundPort = 0;
   private server?: HttpServer | HttpsServer;
   private certificate?: LocalCertificate;
@@ -321,11 +323,17 @@ export class UpstreamSimulator {
     }
 
     const body = route.method === 'POST' ? await readJsonBody(request, BODY_LIMIT_BYTES) : { ok: true as const, value: undefined };
+    if (body.ok && route.method === 'POST') {
+      this.receivedBodies.push({ path, body: body.value });
+      if (this.receivedBodies.length > 64) this.receivedBodies.shift();
+    }
     await pause(timing.latencyMs + (fault?.stallBeforeHeadersMs ?? 0), signal);
     if (signal.aborted) return;
     if (fault?.status !== undefined) {
       const message = faultMessage(fault, wire, request.headers) ?? `Simulated upstream error: ${fault.status} ${STATUS_CODES[fault.status] ?? ''}`.trim();
-      return sendJson(response, fault.status, wire.errorBody(fault.status, message), retryHeaders(fault));
+      const error = wire.errorBody(fault.status, message) as { error: Record<string, unknown> };
+      if (fault.errorParam !== undefined) error.error.param = fault.errorParam;
+      return sendJson(response, fault.status, error, retryHeaders(fault));
     }
     if (!body.ok) return sendJson(response, body.status, wire.errorBody(body.status, body.message));
 
@@ -343,10 +351,13 @@ export class UpstreamSimulator {
       id: `${wire.idPrefix}${++this.sequence}`,
       created: Math.floor(Date.now() / 1000),
       request: generation,
-      answer:
-        fault?.replyText !== undefined
+      answer: fault?.toolCall
+        ? // Indented JSON, so a stream sends the arguments in several deltas, as models do.
+          fixedAnswer(generation.turns, JSON.stringify(fault.toolCall.arguments, null, 1))
+        : fault?.replyText !== undefined
           ? fixedAnswer(generation.turns, fault.replyText)
           : composeAnswer(generation.turns, generation.maxTokens),
+      toolCall: fault?.toolCall && { id: `call_sim_${this.sequence}`, name: fault.toolCall.name, input: fault.toolCall.arguments },
       usagePatch: fault?.usage,
     };
     const replyTiming = {
