@@ -1,9 +1,11 @@
+import type { LogLevel } from '@nestjs/common';
 import { NestFactory } from '@nestjs/core';
 import { FastifyAdapter, type NestFastifyApplication } from '@nestjs/platform-fastify';
+import { isUtf8 } from 'node:buffer';
 import { existsSync } from 'node:fs';
 import { AppModule, type AppModuleOptions } from './app.module';
 import { setupOpenApi } from './common/openapi';
-import { appConfig, type AppConfig } from './config/app.config';
+import { appConfig, LOG_LEVELS, type AppConfig, type LogLevelName } from './config/app.config';
 import { validateEnv } from './config/validate-env';
 import { errorEnvelope } from './common/error-envelope';
 import { LlmErrorCode } from './common/llm.exception';
@@ -13,6 +15,8 @@ import { clientErrorHandler } from './common/client-error-handler';
 import { SafeConsoleLogger } from './common/log-safe';
 import { redactSecrets, registerSecrets } from './common/redact';
 import { llmConfig, type LlmConfig } from './config/llm.config';
+import { observeRequests } from './observability/request-observer';
+import { requestIdOf } from './observability/request-id';
 
 const MAX_JSON_DEPTH = 64;
 
@@ -24,6 +28,7 @@ export async function createApp(options: AppModuleOptions & { logger?: false } =
   validateEnv(process.env);
   // The server's timeouts are fixed when Fastify creates it, before Nest reads the config: read it here too.
   const inbound = appConfig();
+  const logger = options.logger ?? new SafeConsoleLogger({ json: inbound.logFormat === 'json', logLevels: nestLogLevels(inbound.logLevel) });
   const app = await NestFactory.create<NestFastifyApplication>(
     AppModule.forRoot(options),
     new FastifyAdapter({
@@ -44,9 +49,12 @@ export async function createApp(options: AppModuleOptions & { logger?: false } =
       // A proto-poisoning body is a client error, not something to parse.
       onProtoPoisoning: 'error',
       onConstructorPoisoning: 'error',
+      // request.id is the caller's x-request-id when valid, else a new UUID (never Fastify's bare counter).
+      requestIdHeader: false,
+      genReqId: requestIdOf,
     }),
-    // Every log line escaped and scrubbed of keys, whichever class writes it.
-    { logger: options.logger ?? new SafeConsoleLogger(), abortOnError: false },
+    // Every log line escaped and scrubbed of keys, whichever class writes it; JSON unless on a terminal.
+    { logger, abortOnError: false },
   );
   // Upstream text bound for a caller or a log (error messages, stream events) is scrubbed of these keys.
   registerSecrets(app.get<LlmConfig>(llmConfig.KEY).upstreams.flatMap((upstream) => upstream.apiKeys));
@@ -55,21 +63,30 @@ export async function createApp(options: AppModuleOptions & { logger?: false } =
   const fastify = app.getHttpAdapter().getInstance();
   const jsonParser = fastify.getDefaultJsonParser('error', 'error');
   fastify.removeContentTypeParser('text/plain');
-  app.useBodyParser('application/json', { bodyLimit: config.bodyLimitBytes }, (req, body, done) =>
+  app.useBodyParser('application/json', { bodyLimit: config.bodyLimitBytes }, (req, body, done) => {
+    // Decoding would silently turn invalid bytes into U+FFFD, text the caller never sent, and forward it.
+    if (Buffer.isBuffer(body) && !isUtf8(body)) return done(Object.assign(new Error('body is not valid UTF-8'), { statusCode: 400 }), undefined);
     jsonParser(req as never, body as never, (error, parsed) => {
       // No request of ours nests deeply; a body that does is refused before recursive code sees it.
       if (!error && nestsDeeperThan(parsed, MAX_JSON_DEPTH)) {
         return done(Object.assign(new Error(`JSON body nests deeper than ${MAX_JSON_DEPTH} levels`), { statusCode: 400 }), undefined);
       }
       done(error, parsed);
-    }),
-  );
+    });
+  });
   // Before init: the document is built from the controllers, and its routes must exist before Fastify is ready.
   setupOpenApi(app);
+  // First: every later hook's answer (the drain's 503 included) carries the request id.
+  observeRequests(app, { simulatorInProduction: app.get<LlmConfig>(llmConfig.KEY).simulator.production, logger: logger || undefined });
   trackInFlight(app);
   scrubResponses(app);
   await app.init();
   return app;
+}
+
+/** LOG_LEVEL and every more severe level, in Nest's names (`log` is info). */
+function nestLogLevels(level: LogLevelName): LogLevel[] {
+  return LOG_LEVELS.slice(0, LOG_LEVELS.indexOf(level) + 1).map((name) => (name === 'info' ? 'log' : name));
 }
 
 /**
@@ -101,7 +118,7 @@ function trackInFlight(app: NestFastifyApplication): void {
           reply
             .code(503)
             .header('retry-after', '1')
-            .send(errorEnvelope(503, LlmErrorCode.SHUTTING_DOWN, 'the service is shutting down; retry on another instance'));
+            .send(errorEnvelope(503, LlmErrorCode.SHUTTING_DOWN, 'the service is shutting down; retry on another instance', { request_id: request.id }));
           return;
         }
       }

@@ -67,7 +67,13 @@ describe('caller and admin keys', () => {
     expect(response.status).toBe(status);
     if (status === 401) {
       expect(response.json).toEqual({
-        error: { status: 401, code: 'UNAUTHORIZED', type: 'invalid_request_error', message: 'A valid API key is required: Authorization: Bearer <key>' },
+        error: {
+          status: 401,
+          code: 'UNAUTHORIZED',
+          type: 'invalid_request_error',
+          message: 'A valid API key is required: Authorization: Bearer <key>',
+          request_id: response.headers.get('x-request-id'),
+        },
       });
       expect(response.headers.get('www-authenticate')).toMatch(/^Bearer realm="llm-service"/);
     }
@@ -77,7 +83,9 @@ describe('caller and admin keys', () => {
   it('answers a missing and a wrong key with the same body, naming no key', async () => {
     const missing = await call(service.url, 'GET /v1/llm/stats');
     const wrong = await call(service.url, 'GET /v1/llm/stats', bearer(WRONG_KEY));
-    expect(wrong.text).toBe(missing.text);
+    // The same body but for each request's own id.
+    const withoutId = (text: string) => JSON.stringify({ ...JSON.parse(text), error: { ...JSON.parse(text).error, request_id: undefined } });
+    expect(withoutId(wrong.text)).toBe(withoutId(missing.text));
     expect(missing.headers.get('www-authenticate')).toBe('Bearer realm="llm-service"');
     expect(wrong.headers.get('www-authenticate')).toBe('Bearer realm="llm-service", error="invalid_token"');
     for (const key of [CALLER_KEY, OTHER_CALLER_KEY, ADMIN_KEY, WRONG_KEY]) expect(wrong.text).not.toContain(key);
@@ -332,7 +340,7 @@ describe('secrets never leave the process', () => {
   it('warns at boot that /v1/* is open when no SERVICE_API_KEYS is set', async () => {
     simulator = new UpstreamSimulator();
     await simulator.start();
-    const service = await startServiceWithLogs(routesTo(simulator));
+    const service = await startServiceWithLogs({ ...routesTo(simulator), LOG_FORMAT: 'pretty' });
     await service.close();
     expect(service.logs.join('')).toMatch(/WARN.*SERVICE_API_KEYS is not set: \/v1\/\* is open to anyone who can reach this service/);
   });

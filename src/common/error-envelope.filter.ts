@@ -1,7 +1,8 @@
 import { ArgumentsHost, Catch, ExceptionFilter, HttpException, Logger, ServiceUnavailableException } from '@nestjs/common';
-import type { FastifyReply } from 'fastify';
+import type { FastifyReply, FastifyRequest } from 'fastify';
 import { errorEnvelope, type ErrorEnvelope } from './error-envelope';
 import { LlmException } from './llm.exception';
+import type {} from '../observability/request-observer'; // FastifyRequest.exchange
 
 const CODE_BY_STATUS: Record<number, string> = {
   400: 'BAD_REQUEST',
@@ -32,7 +33,17 @@ export class ErrorEnvelopeFilter implements ExceptionFilter {
       reply.raw.destroy();
       return;
     }
-    const { status, body, retryAfterSeconds } = this.describe(exception);
+    const described = this.describe(exception);
+    const { status, retryAfterSeconds } = described;
+    let body = described.body;
+    const request = host.switchToHttp().getRequest<FastifyRequest | undefined>();
+    // Every error body names its request, so a caller's report can be matched to the access log line.
+    // A copy: an exception may carry an envelope object that is not this request's alone.
+    if (request?.id && isEnvelope(body as object)) {
+      const { error } = body as ErrorEnvelope;
+      body = { error: { ...error, request_id: request.id } };
+      if (request.exchange) request.exchange.error = error.code;
+    }
     if (retryAfterSeconds !== undefined) reply.header('retry-after', String(retryAfterSeconds));
     reply.status(status).send(body);
   }

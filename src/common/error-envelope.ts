@@ -12,6 +12,10 @@ export interface ErrorEnvelope {
     details?: unknown;
     /** OpenAI's field: the request field at fault, e.g. `messages[0].role`; an upstream's own, passed through. */
     param?: string | null;
+    /** The request's id (its x-request-id header): quote it to match this answer to its log line. */
+    request_id?: string;
+    /** The upstream's own id for the answer that failed (stream error events), to quote to the provider. */
+    upstream_request_id?: string;
   };
 }
 

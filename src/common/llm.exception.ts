@@ -41,6 +41,8 @@ export interface LlmExceptionOptions {
   upstream?: string;
   retryAfterSeconds?: number;
   details?: Record<string, unknown>;
+  /** The request field at fault (OpenAI's `error.param`), e.g. `messages[0].role`. */
+  param?: string;
 }
 
 /** The one domain exception; ErrorEnvelopeFilter turns it into a status and the JSON error envelope. */

@@ -19,13 +19,62 @@ export function logSafe(text: string): string {
   return redact(text).replace(UNSAFE, escapeChar);
 }
 
+// What JSON.stringify leaves as it is but a log viewer may break a line on or render misleadingly.
+const UNSAFE_IN_JSON = /[\u007f-\u009f\u2028\u2029\u202a-\u202e\u2066-\u2069]/g;
+const jsonEscape = (char: string) => `\\u${char.charCodeAt(0).toString(16).padStart(4, '0')}`;
+// Nest calls the info level `log`; a log pipeline expects `info`.
+const LEVEL_NAMES: Partial<Record<LogLevel, string>> = { log: 'info' };
+
+/** Structured fields of one log line (the access log's), written as JSON fields or as `key=value` text. */
+export type LogFields = Record<string, string | number | boolean | undefined | null>;
+
+function isFields(message: unknown): message is LogFields {
+  return typeof message === 'object' && message !== null && !Array.isArray(message) && !(message instanceof Error);
+}
+
+/** `key=value` pairs for a person reading a terminal; values with spaces or quotes are JSON-quoted. */
+function logfmt(fields: LogFields): string {
+  let line = '';
+  for (const key in fields) {
+    const value = fields[key];
+    if (value === undefined || value === null) continue;
+    const text = String(value);
+    line += `${line ? ' ' : ''}${key}=${/^[^\s"=]+$/.test(text) ? text : JSON.stringify(text)}`;
+  }
+  return line;
+}
+
+/**
+ * One JSON object a line: `time`, `level`, `context`, then either the fields of a structured message
+ * (the access log's) or `msg`, and `stack` for an error. JSON already escapes CR, LF and the other
+ * C0 controls; the line is then scrubbed of secrets and of the characters JSON leaves raw.
+ */
+export function jsonLogLine(message: unknown, level: LogLevel, context?: string, stack?: unknown): string {
+  const head = `{"time":"${new Date().toISOString()}","level":"${LEVEL_NAMES[level] ?? level}"${context ? `,"context":${JSON.stringify(context)}` : ''}`;
+  let body: string;
+  if (isFields(message)) {
+    const json = JSON.stringify(message);
+    body = json === '{}' ? '' : `,${json.slice(1, -1)}`;
+  } else {
+    const text = message instanceof Error ? (message.stack ?? message.message) : typeof message === 'string' ? message : String(message);
+    body = `,"msg":${JSON.stringify(text)}`;
+  }
+  if (typeof stack === 'string' && stack) body += `,"stack":${JSON.stringify(stack)}`;
+  return `${redact(`${head}${body}}`).replace(UNSAFE_IN_JSON, jsonEscape)}\n`;
+}
+
 /**
  * Nest's console logger with every message and stack passed through logSafe, so no log site, ours
  * or Nest's, can write caller- or upstream-controlled text raw. A stack becomes one line too.
+ * With `json: true` (LOG_FORMAT=json) each line is one JSON object (jsonLogLine) instead.
  */
 export class SafeConsoleLogger extends ConsoleLogger {
-  protected printMessages(messages: unknown[], context?: string, logLevel?: LogLevel, writeStreamType?: 'stdout' | 'stderr', errorStack?: unknown): void {
-    const safe = messages.map((message) => (typeof message === 'string' ? logSafe(message) : message));
+  protected printMessages(messages: unknown[], context?: string, logLevel: LogLevel = 'log', writeStreamType?: 'stdout' | 'stderr', errorStack?: unknown): void {
+    if (this.options.json) {
+      for (const message of messages) process[writeStreamType ?? 'stdout'].write(jsonLogLine(message, logLevel, context, errorStack));
+      return;
+    }
+    const safe = messages.map((message) => (typeof message === 'string' ? logSafe(message) : isFields(message) ? logSafe(logfmt(message)) : message));
     super.printMessages(safe, context, logLevel, writeStreamType, typeof errorStack === 'string' ? logSafe(errorStack) : errorStack);
   }
 

@@ -14,7 +14,14 @@ export interface AppConfig {
   requestTimeoutMs: number;
   /** After SIGTERM: how long in-flight requests and streams may take to finish before the process exits anyway. */
   shutdownGraceMs: number;
+  /** The least severe level written: `info` writes the access log, `warn` drops it. */
+  logLevel: LogLevelName;
+  /** `json`: one JSON object a line, for a log pipeline. `pretty`: Nest's coloured text, for a terminal. */
+  logFormat: 'json' | 'pretty';
 }
+
+export const LOG_LEVELS = ['fatal', 'error', 'warn', 'info', 'debug', 'verbose'] as const;
+export type LogLevelName = (typeof LOG_LEVELS)[number];
 
 export function parseAppEnv(env: EnvReader): AppConfig {
   return {
@@ -26,6 +33,9 @@ export function parseAppEnv(env: EnvReader): AppConfig {
     requestTimeoutMs: env.int('SERVICE_REQUEST_TIMEOUT_MS', 30_000, 1_000, 3_600_000, 'ms'),
     // Below Kubernetes' default 30 s terminationGracePeriodSeconds, so we exit before SIGKILL.
     shutdownGraceMs: env.int('SHUTDOWN_GRACE_MS', 25_000, 0, 3_600_000, 'ms'),
+    logLevel: env.oneOf('LOG_LEVEL', 'info', LOG_LEVELS),
+    // Text for a person at a terminal; anything else (a container's log driver, a pipe, a file) gets JSON.
+    logFormat: env.oneOf('LOG_FORMAT', process.stdout.isTTY ? 'pretty' : 'json', ['json', 'pretty'] as const),
   };
 }
 

@@ -1,6 +1,7 @@
 import { Inject, Injectable, Logger, type OnApplicationShutdown } from '@nestjs/common';
 import type { ConfigType } from '@nestjs/config';
 import { LlmErrorCode, LlmException } from '../common/llm.exception';
+import { currentExchange } from '../observability/request-exchange';
 import { costConfig } from './cost.config';
 import { priceOf } from './price-table';
 import { SPEND_STORE, type Reservation, type SpendRow, type SpendStore } from './spend-store';
@@ -76,6 +77,8 @@ export class SpendTracker implements OnApplicationShutdown {
    * that cannot be checked is not enforced, and chat without a budget goes on.
    */
   async reserve(route: CallRoute, worstCase: { promptTokens: number; maxCompletionTokens?: number }): Promise<BudgetHold> {
+    // The request's access log line names the route even when the budget refuses the call.
+    currentExchange()?.routed(route.upstream, route.model);
     const limit = this.config.budgetLimitUsd;
     if (limit === undefined) return this.hold(route);
     const month = this.currentMonth();
@@ -128,11 +131,15 @@ export class SpendTracker implements OnApplicationShutdown {
 
   private hold(route: CallRoute, reservation?: Reservation): BudgetHold {
     let done = false;
+    // Taken now, in the request's context: a stream settles later, from a socket's callback.
+    const exchange = currentExchange();
     return {
       settle: async (usage, estimated) => {
         if (done) return 0;
         done = true;
-        return this.settle(route, usage, estimated, reservation);
+        const cost = await this.settle(route, usage, estimated, reservation);
+        exchange?.charged(usage.prompt_tokens, usage.completion_tokens, cost);
+        return cost;
       },
       release: async () => {
         if (done) return;

@@ -3,6 +3,7 @@ import { Readable } from 'node:stream';
 import { errorEnvelope } from '../common/error-envelope';
 import { LlmException } from '../common/llm.exception';
 import { redact, redactSecrets } from '../common/redact';
+import { currentExchange } from '../observability/request-exchange';
 
 export const SSE_HEADERS = {
   'content-type': 'text/event-stream; charset=utf-8',
@@ -28,6 +29,8 @@ const logger = new Logger('Sse');
  * messages also of anything shaped like a provider key.
  */
 export function sseResponse<T>(items: AsyncIterable<T>, options: SseOptions<T> = {}): Readable {
+  // Taken now: the frames are pulled later, by the socket, outside the request's async context.
+  const exchange = currentExchange();
   async function* frames(): AsyncGenerator<string> {
     try {
       for await (const item of items) {
@@ -37,7 +40,14 @@ export function sseResponse<T>(items: AsyncIterable<T>, options: SseOptions<T> =
       }
       if (options.done) yield `data: ${options.done}\n\n`;
     } catch (error) {
-      yield redact(frame('error', envelopeOf(error)));
+      const envelope = envelopeOf(error);
+      if (exchange) {
+        // The ids to quote: ours, and the upstream's for the answer that failed (its logs, its support).
+        envelope.error.request_id = exchange.id;
+        envelope.error.upstream_request_id = exchange.upstreamRequestId;
+        exchange.error = envelope.error.code;
+      }
+      yield redact(frame('error', envelope));
     }
   }
   return Readable.from(frames(), { objectMode: false });

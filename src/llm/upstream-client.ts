@@ -8,6 +8,7 @@ import type { UpstreamConfig } from '../config/llm.config';
 import { GateRejection } from '../pool/admission-gate';
 import type { KeyLease } from '../pool/api-key-pool';
 import type { ErrorKind } from '../pool/pool-counters';
+import { currentExchange } from '../observability/request-exchange';
 import { PoolRegistry } from '../pool/pool-registry';
 import type { Lease, UpstreamPool } from '../pool/upstream-pool';
 import { startAttemptTimers, type AttemptTimers } from './attempt-timers';
@@ -198,6 +199,7 @@ export class UpstreamClient {
         if (stale && !staleRetried) {
           staleRetried = true;
           pool.counters.staleSocketRetries++;
+          currentExchange()?.staleRetried();
           pool.circuit.neutral();
           retry = { delayMs: 0, counts: false };
         } else {
@@ -265,6 +267,9 @@ export class UpstreamClient {
 
 
   private send(pool: UpstreamPool, request: UpstreamRequest, key: KeyLease, signal: AbortSignal, responseType: ResponseType) {
+    // Our request id goes upstream; the upstream's own id for its answer comes back to the access log line.
+    const exchange = currentExchange();
+    exchange?.attempted();
     return this.http.axiosRef.request({
       method: 'POST',
       url: `${pool.upstream.baseUrl}${request.path}`,
@@ -272,6 +277,7 @@ export class UpstreamClient {
       headers: {
         'content-type': 'application/json',
         accept: responseType === 'stream' ? 'text/event-stream' : 'application/json',
+        ...exchange?.upstreamHeaders(),
         ...request.headers(key.key),
       },
       httpAgent: pool.agent,
@@ -281,6 +287,9 @@ export class UpstreamClient {
       // which can tell our reader why.
       maxContentLength: responseType === 'json' ? pool.settings.maxResponseBytes : -1,
       signal,
+    }).then((response) => {
+      exchange?.answered(response.headers);
+      return response;
     });
   }
 }

@@ -51,6 +51,7 @@ function parseTurns(system: unknown, messages: unknown): Parsed<ChatTurn[]> {
 }
 
 function stopReason(reply: GenerationReply): string {
+  if (reply.toolCall) return 'tool_use';
   return reply.answer.truncated ? 'max_tokens' : 'end_turn';
 }
 
@@ -94,7 +95,9 @@ export const anthropicWire: WireFormat = {
       type: 'message',
       role: 'assistant',
       model: reply.request.model,
-      content: [{ type: 'text', text: reply.answer.text }],
+      content: reply.toolCall
+        ? [{ type: 'tool_use', id: reply.toolCall.id, name: reply.toolCall.name, input: reply.toolCall.input }]
+        : [{ type: 'text', text: reply.answer.text }],
       stop_reason: stopReason(reply),
       stop_sequence: null,
       usage: patchedUsage(reply, { input_tokens: reply.answer.promptTokens, output_tokens: reply.answer.completionTokens }),
@@ -116,12 +119,16 @@ export const anthropicWire: WireFormat = {
           usage: patchedUsage(reply, { input_tokens: reply.answer.promptTokens, output_tokens: 1 }),
         },
       }),
-      sse('content_block_start', { index: 0, content_block: { type: 'text', text: '' } }),
+      sse('content_block_start', {
+        index: 0,
+        content_block: reply.toolCall ? { type: 'tool_use', id: reply.toolCall.id, name: reply.toolCall.name, input: {} } : { type: 'text', text: '' },
+      }),
     ];
   },
 
-  streamDelta(_reply: GenerationReply, text: string): string {
-    return sse('content_block_delta', { index: 0, delta: { type: 'text_delta', text } });
+  streamDelta(reply: GenerationReply, text: string): string {
+    const delta = reply.toolCall ? { type: 'input_json_delta', partial_json: text } : { type: 'text_delta', text };
+    return sse('content_block_delta', { index: 0, delta });
   },
 
   streamTail(reply: GenerationReply): string[] {

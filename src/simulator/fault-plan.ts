@@ -17,6 +17,8 @@ export interface FaultOptions {
   stallMs?: number;
   /** Replace the generated answer text with this (e.g. malformed JSON). */
   replyText?: string;
+  /** Answer with a call to this tool (the wire's tool_use / tool_calls, streamed as argument deltas) instead of text. */
+  toolCall?: { name: string; arguments: Record<string, unknown> };
   /** Only apply to requests whose path ends with this (e.g. '/messages'). */
   path?: string;
   /** Hostile: pad the answer to about this many bytes (whole: one JSON completion; streamed: content events), sent as fast as read. */
@@ -29,6 +31,8 @@ export interface FaultOptions {
   redirectStatus?: number;
   /** Streaming: after this many tokens send the wire's error event (a 200 stream failing midway) and end the stream. */
   streamErrorAfterTokens?: number;
+  /** The `param` of an injected error's body (OpenAI wire), as OpenAI names the field at fault. */
+  errorParam?: string;
   /** The message of an injected error (status or streamErrorAfterTokens); `{key}` becomes the request's API key, as providers echo it. */
   errorMessage?: string;
   /**
@@ -50,6 +54,7 @@ const FIELDS: Record<keyof FaultOptions, FieldKind> = {
   stallAfterTokens: 'count',
   stallMs: 'duration',
   replyText: 'string',
+  toolCall: 'object',
   path: 'string',
   bodyBytes: 'count',
   endlessBody: 'boolean',
@@ -57,6 +62,7 @@ const FIELDS: Record<keyof FaultOptions, FieldKind> = {
   redirectStatus: 'redirect',
   streamErrorAfterTokens: 'count',
   errorMessage: 'string',
+  errorParam: 'string',
   usage: 'object',
 };
 

@@ -20,6 +20,10 @@ function errorKind(status: number): { type: string; code: string | null } {
   return { type: 'invalid_request_error', code: null };
 }
 
+function toolCall(call: NonNullable<GenerationReply['toolCall']>, args: string): object {
+  return { id: call.id, type: 'function', function: { name: call.name, arguments: args } };
+}
+
 function sse(payload: unknown): string {
   return `data: ${JSON.stringify(payload)}\n\n`;
 }
@@ -58,6 +62,7 @@ function usage(reply: GenerationReply): object {
 }
 
 function finishReason(reply: GenerationReply): string {
+  if (reply.toolCall) return 'tool_calls';
   return reply.answer.truncated ? 'length' : 'stop';
 }
 
@@ -106,7 +111,9 @@ export const openAiWire: WireFormat = {
       choices: [
         {
           index: 0,
-          message: { role: 'assistant', content: reply.answer.text, refusal: null },
+          message: reply.toolCall
+            ? { role: 'assistant', content: null, refusal: null, tool_calls: [toolCall(reply.toolCall, reply.answer.text)] }
+            : { role: 'assistant', content: reply.answer.text, refusal: null },
           logprobs: null,
           finish_reason: finishReason(reply),
         },
@@ -116,10 +123,12 @@ export const openAiWire: WireFormat = {
   },
 
   streamHead(reply: GenerationReply): string[] {
+    if (reply.toolCall) return [sse(chunk(reply, { role: 'assistant', content: null, tool_calls: [{ index: 0, ...toolCall(reply.toolCall, '') }] }, null))];
     return [sse(chunk(reply, { role: 'assistant', content: '' }, null))];
   },
 
   streamDelta(reply: GenerationReply, text: string): string {
+    if (reply.toolCall) return sse(chunk(reply, { tool_calls: [{ index: 0, function: { arguments: text } }] }, null));
     return sse(chunk(reply, { content: text }, null));
   },
 

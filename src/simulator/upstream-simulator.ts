@@ -123,6 +123,12 @@ export class UpstreamSimulator {
   private readonly cutByServer = new WeakSet<ServerResponse>();
   private counts = zeroRequestCounts();
   private sequence = 0;
+  private requestIdSequence = 0;
+  /**
+   * The most recent LLM requests (up to 256): the ids and trace context the service sent, and the id the
+   * simulator answered with in the wire's header (OpenAI `x-request-id`, Anthropic `request-id`), as providers do.
+   */
+  readonly received: Array<{ path: string; requestId?: string; traceparent?: string; upstreamRequestId: string }> = [];
   /** The JSON bodies of the most recent LLM requests (up to 64), as they arrived: what a codec really sent. */
   readonly receivedBodies: Array<{ path: string; body: unknown }> = [];
   private boundPort = 0;
@@ -274,6 +280,11 @@ export class UpstreamSimulator {
     const exchange = new AbortController();
     this.ledger.requestStarted(socket, counted);
     if (counted) {
+      const upstreamRequestId = `req_sim_${++this.requestIdSequence}`;
+      response.setHeader(wireFor(ROUTES[path], request.headers) === anthropicWire ? 'request-id' : 'x-request-id', upstreamRequestId);
+      const header = (name: string) => (typeof request.headers[name] === 'string' ? (request.headers[name] as string) : undefined);
+      this.received.push({ path, requestId: header('x-request-id'), traceparent: header('traceparent'), upstreamRequestId });
+      if (this.received.length > 256) this.received.shift();
       this.counts.requests++;
       this.counts.requestsByPath[path] = (this.counts.requestsByPath[path] ?? 0) + 1;
       this.inFlight.add(response);

@@ -17,6 +17,8 @@ export interface GenerationReply {
   created: number;
   request: GenerationRequest;
   answer: Answer;
+  /** The toolCall fault: the answer is a call to this tool, `answer.text` being its arguments as JSON. */
+  toolCall?: { id: string; name: string; input: Record<string, unknown> };
   /** A fault's rewrite of the usage block (FaultOptions.usage). */
   usagePatch?: Record<string, unknown>;
 }

@@ -1,11 +1,10 @@
 import { LlmErrorCode, LlmException } from '../../common/llm.exception';
-import { messageText, type ChatCompletion, type ChatCompletionChunk, type ChatCompletionRequest, type Usage } from '../chat.types';
+import { type ChatCompletion, type ChatCompletionChunk, type ChatCompletionRequest, type Usage } from '../chat.types';
+import { encodeAnthropicRequest } from './anthropic-request';
 import { malformed, parseJson } from './openai.codec';
 import type { EncodedCall, ServerSentEvent, StreamDecoder, WireCodec } from './wire-codec';
 
 const ANTHROPIC_VERSION = '2023-06-01';
-// Anthropic requires max_tokens; OpenAI callers often omit it.
-const DEFAULT_MAX_TOKENS = 4096;
 
 const FINISH_REASONS: Record<string, string> = {
   end_turn: 'stop',
@@ -13,48 +12,46 @@ const FINISH_REASONS: Record<string, string> = {
   max_tokens: 'length',
   tool_use: 'tool_calls',
   refusal: 'content_filter',
+  pause_turn: 'stop',
 };
+
+interface AnthropicContentBlock {
+  type: string;
+  text?: string;
+  id?: string;
+  name?: string;
+  input?: unknown;
+}
 
 interface AnthropicMessage {
   id: string;
   model: string;
-  content: { type: string; text?: string }[];
+  content: AnthropicContentBlock[];
   stop_reason: string | null;
   usage?: { input_tokens?: unknown; output_tokens?: unknown };
 }
 
-/** Translates OpenAI-format chat to Anthropic's Messages API and back, streams included. */
+type ChunkDelta = ChatCompletionChunk['choices'][number]['delta'];
+
+/** Translates OpenAI-format chat to Anthropic's Messages API and back, tools, images and streams included. */
 export class AnthropicCodec implements WireCodec {
   headers(apiKey: string | undefined): Record<string, string> {
     return { 'anthropic-version': ANTHROPIC_VERSION, ...(apiKey ? { 'x-api-key': apiKey } : {}) };
   }
 
   encodeChat(request: ChatCompletionRequest, model: string, stream: boolean): EncodedCall {
-    const system = request.messages
-      .filter((m) => m.role === 'system' || m.role === 'developer')
-      .map(messageText)
-      .join('\n\n');
-    const messages = request.messages
-      .filter((m) => m.role === 'user' || m.role === 'assistant')
-      .map((m) => ({ role: m.role, content: messageText(m) }));
-    const stop = request.stop === undefined ? undefined : Array.isArray(request.stop) ? request.stop : [request.stop];
-    const body = {
-      model,
-      messages,
-      max_tokens: request.max_tokens ?? request.max_completion_tokens ?? DEFAULT_MAX_TOKENS,
-      ...(system ? { system } : {}),
-      // OpenAI allows temperature up to 2, Anthropic up to 1.
-      ...(request.temperature !== undefined ? { temperature: Math.min(1, request.temperature) } : {}),
-      ...(request.top_p !== undefined ? { top_p: request.top_p } : {}),
-      ...(stop ? { stop_sequences: stop } : {}),
-      stream,
-    };
-    return { path: '/v1/messages', body };
+    return { path: '/v1/messages', body: encodeAnthropicRequest(request, model, stream) };
   }
 
   decodeChat(body: unknown): ChatCompletion {
     const message = body as AnthropicMessage;
     if (!message || !Array.isArray(message.content)) throw malformed('message');
+    const text = message.content.filter((block) => block.type === 'text').map((block) => block.text ?? '');
+    const toolCalls = message.content
+      .filter((block) => block.type === 'tool_use')
+      .map((block) => ({ id: block.id, type: 'function', function: { name: block.name, arguments: JSON.stringify(block.input ?? {}) } }));
+    // OpenAI's convention: a turn that only calls tools has null content.
+    const content = text.length === 0 && toolCalls.length > 0 ? null : text.join('');
     return {
       id: message.id,
       object: 'chat.completion',
@@ -63,7 +60,7 @@ export class AnthropicCodec implements WireCodec {
       choices: [
         {
           index: 0,
-          message: { role: 'assistant', content: message.content.map((block) => block.text ?? '').join('') },
+          message: { role: 'assistant', content, ...(toolCalls.length > 0 ? { tool_calls: toolCalls } : {}) },
           finish_reason: FINISH_REASONS[message.stop_reason ?? ''] ?? 'stop',
         },
       ],
@@ -75,8 +72,10 @@ export class AnthropicCodec implements WireCodec {
     let id = '';
     let done = false;
     let inputTokens: unknown;
+    // Anthropic numbers every content block; OpenAI numbers only the tool calls.
+    const toolIndexByBlock = new Map<number, number>();
     const created = Math.floor(Date.now() / 1000);
-    const chunk = (delta: ChatCompletionChunk['choices'][number]['delta'], finish: string | null = null): ChatCompletionChunk => ({
+    const chunk = (delta: ChunkDelta, finish: string | null = null): ChatCompletionChunk => ({
       id,
       object: 'chat.completion.chunk',
       created,
@@ -96,8 +95,19 @@ export class AnthropicCodec implements WireCodec {
             model = data.message?.model ?? model;
             inputTokens = data.message?.usage?.input_tokens;
             return [chunk({ role: 'assistant', content: '' })];
+          case 'content_block_start': {
+            const block = data.content_block as AnthropicContentBlock | undefined;
+            if (block?.type !== 'tool_use') return [];
+            const index = toolIndexByBlock.size;
+            toolIndexByBlock.set(data.index, index);
+            return [chunk({ tool_calls: [{ index, id: block.id, type: 'function', function: { name: block.name, arguments: '' } }] })];
+          }
           case 'content_block_delta':
-            return data.delta?.type === 'text_delta' ? [chunk({ content: data.delta.text })] : [];
+            if (data.delta?.type === 'text_delta') return [chunk({ content: data.delta.text })];
+            if (data.delta?.type === 'input_json_delta' && toolIndexByBlock.has(data.index)) {
+              return [chunk({ tool_calls: [{ index: toolIndexByBlock.get(data.index), function: { arguments: data.delta.partial_json ?? '' } }] })];
+            }
+            return [];
           case 'message_delta': {
             const finish = FINISH_REASONS[data.delta?.stop_reason ?? ''] ?? 'stop';
             const usageChunk: ChatCompletionChunk = { ...chunk({}), choices: [], usage: usage(data.usage?.input_tokens ?? inputTokens, data.usage?.output_tokens) };
@@ -109,7 +119,7 @@ export class AnthropicCodec implements WireCodec {
           case 'error':
             throw new LlmException(LlmErrorCode.UPSTREAM_ERROR, `upstream stream error: ${data.error?.message ?? 'unknown'}`);
           default:
-            return []; // ping, content_block_start/stop
+            return []; // ping, content_block_stop
         }
       },
     };

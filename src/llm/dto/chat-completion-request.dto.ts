@@ -44,11 +44,22 @@ function IsMessageContent(options?: ValidationOptions): PropertyDecorator {
 export class ChatMessageDto implements ChatMessage {
   [key: string]: unknown;
 
-  @IsIn(ROLES)
+  @IsIn(ROLES, { message: `must be one of ${ROLES.join(', ')}` })
   role: ChatRole;
 
   @IsMessageContent()
   content: string | ContentPart[] | null;
+
+  /** A tool message answers this call of the assistant's. */
+  @IsOptional()
+  @IsString()
+  @MaxLength(256)
+  tool_call_id?: string;
+
+  @IsOptional()
+  @IsArray()
+  @ArrayMaxSize(128)
+  tool_calls?: unknown[];
 }
 
 export class ChatCompletionRequestDto implements ChatCompletionRequest {
@@ -73,6 +84,11 @@ export class ChatCompletionRequestDto implements ChatCompletionRequest {
   @IsOptional()
   @IsObject()
   stream_options?: { include_usage?: boolean };
+
+  @IsOptional()
+  @IsArray()
+  @ArrayMaxSize(128)
+  tools?: unknown[];
 
   @IsOptional()
   @IsInt()

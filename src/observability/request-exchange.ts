@@ -1,0 +1,73 @@
+import { AsyncLocalStorage } from 'node:async_hooks';
+import { upstreamRequestIdOf } from './request-id';
+
+/**
+ * What one inbound request did, filled in where each thing happens (the upstream client counts its
+ * attempts, the spend tracker its tokens and cost) and written once, as the request's access log line.
+ * Holds no body, no key and no prompt: nothing here may be logged that a caller must not see.
+ */
+export class RequestExchange {
+  upstream?: string;
+  model?: string;
+  /** Requests written to an upstream, retries and stale-socket repeats included. */
+  attempts = 0;
+  staleRetries = 0;
+  tokensIn?: number;
+  tokensOut?: number;
+  costUsd?: number;
+  /** The upstream's own id for its last answer, to quote to the provider. */
+  upstreamRequestId?: string;
+  /** The error code the caller was answered with (status or stream error event). */
+  error?: string;
+
+  constructor(
+    readonly id: string,
+    readonly startedAt: number,
+  ) {}
+
+  /** The upstream and model a call was routed to (the fallback's, when it answered instead). */
+  routed(upstream: string, model: string): void {
+    this.upstream = upstream;
+    this.model = model;
+  }
+
+  attempted(): void {
+    this.attempts++;
+  }
+
+  staleRetried(): void {
+    this.staleRetries++;
+  }
+
+  answered(headers: Record<string, unknown> | undefined): void {
+    this.upstreamRequestId = upstreamRequestIdOf(headers) ?? this.upstreamRequestId;
+  }
+
+  /** Summed: a synthesis may make several calls for one request. */
+  charged(tokensIn: number, tokensOut: number, costUsd: number): void {
+    this.tokensIn = (this.tokensIn ?? 0) + tokensIn;
+    this.tokensOut = (this.tokensOut ?? 0) + tokensOut;
+    this.costUsd = (this.costUsd ?? 0) + costUsd;
+  }
+
+  /** Headers every upstream request of this exchange carries, so the provider's logs can be matched to ours. */
+  upstreamHeaders(): Record<string, string> {
+    return { 'x-request-id': this.id };
+  }
+}
+
+const exchanges = new AsyncLocalStorage<RequestExchange>();
+
+/**
+ * The exchange of the request being handled, for code no request object reaches (LlmService, the
+ * upstream client). Read it when a call starts and keep it: stream chunks are pulled later, by the
+ * socket, outside the request's async context.
+ */
+export function currentExchange(): RequestExchange | undefined {
+  return exchanges.getStore();
+}
+
+/** Runs a request's handler (and all it awaits) with its exchange as `currentExchange()`. */
+export function runInExchange<T>(exchange: RequestExchange, fn: () => T): T {
+  return exchanges.run(exchange, fn);
+}
