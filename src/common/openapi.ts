@@ -44,10 +44,11 @@ export class ErrorEnvelopeDto {
 /** One example envelope per status this service answers with, in the words the service uses. */
 const ERROR_EXAMPLES: Record<number, { description: string; examples: Record<string, unknown> }> = {
   400: {
-    description: 'The request is invalid: `details.fields` names each bad field.',
+    description: 'The request is invalid: `message` and `param` name the first bad field, `details.fields` each of them.',
     examples: {
-      validation: errorEnvelope(400, 'BAD_REQUEST', 'Request validation failed', {
-        details: { fields: [{ field: 'maxTokens', problems: ['maxTokens must not be greater than 8192'] }] },
+      validation: errorEnvelope(400, 'BAD_REQUEST', 'maxTokens: must not be greater than 8192', {
+        param: 'maxTokens',
+        details: { fields: [{ field: 'maxTokens', problems: ['must not be greater than 8192'] }] },
       }),
       unsupported: errorEnvelope(400, 'UNSUPPORTED', 'Anthropic upstreams have no embeddings endpoint; address an OpenAI-compatible upstream'),
     },

@@ -9,9 +9,21 @@ export interface FieldProblem {
 function flatten(errors: ValidationError[], parent = ''): FieldProblem[] {
   return errors.flatMap((error) => {
     const field = /^\d+$/.test(error.property) ? `${parent}[${error.property}]` : parent ? `${parent}.${error.property}` : error.property;
-    const own = error.constraints ? [{ field, problems: Object.values(error.constraints) }] : [];
+    // class-validator starts each message with the property's own name; the field path replaces it.
+    const problems = Object.values(error.constraints ?? {}).map((problem) => (problem.startsWith(`${error.property} `) ? problem.slice(error.property.length + 1) : problem));
+    const own = problems.length > 0 ? [{ field, problems }] : [];
     return [...own, ...flatten(error.children ?? [], field)];
   });
+}
+
+/**
+ * The first bad field and why, as the message every SDK shows (`messages[0].role: must be one of ...`),
+ * the field as OpenAI's `param`, and every problem in `details.fields`.
+ */
+export function validationError(fields: FieldProblem[]): LlmException {
+  const first = fields[0];
+  const message = first ? `${first.field}: ${first.problems[0]}` : 'Request validation failed';
+  return new LlmException(LlmErrorCode.BAD_REQUEST, message, { param: first?.field, details: { fields } });
 }
 
 /** Validates every body against its DTO; problems come back per field in the error envelope. */
@@ -20,7 +32,6 @@ export function createValidationPipe(): ValidationPipe {
     transform: true,
     // Unknown fields pass through: OpenAI-format requests carry many we forward untouched.
     whitelist: false,
-    exceptionFactory: (errors) =>
-      new LlmException(LlmErrorCode.BAD_REQUEST, 'Request validation failed', { details: { fields: flatten(errors) } }),
+    exceptionFactory: (errors) => validationError(flatten(errors)),
   });
 }

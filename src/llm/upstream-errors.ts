@@ -5,7 +5,7 @@ import type { GateRejection } from '../pool/admission-gate';
 import type { ErrorKind } from '../pool/pool-counters';
 import type { UpstreamPool } from '../pool/upstream-pool';
 import type { AbortReason } from './attempt-timers';
-import { upstreamErrorMessage } from './codecs/wire-codec';
+import { upstreamErrorFields, upstreamErrorMessage } from './codecs/wire-codec';
 import { serverRetryDelayMs } from './retry-policy';
 import { SSE_EVENT_TOO_LARGE } from './sse-events';
 
@@ -109,10 +109,14 @@ export function upstreamHttpError(pool: UpstreamPool, status: number, body: unkn
   // Upstreams echo keys in their messages ("Incorrect API key provided: sk-..."): never pass one on.
   const message = redact(raw, pool.upstream.apiKeys);
   const retryAfterMs = serverRetryDelayMs(headers);
+  // The upstream's own field at fault and error code (OpenAI's `param` and `code`), so a caller's SDK still sees them.
+  const { param, code } = upstreamErrorFields(body);
   return new LlmException(LlmErrorCode.UPSTREAM_ERROR, `upstream "${pool.name}" answered ${status}: ${message}`, {
     status,
     upstream: pool.name,
     retryAfterSeconds: retryAfterMs === undefined ? undefined : Math.ceil(retryAfterMs / 1000),
+    ...(param !== undefined ? { param } : {}),
+    ...(code !== undefined ? { details: { upstreamCode: code } } : {}),
   });
 }
 

@@ -31,6 +31,15 @@ export interface WireCodec {
   decodeEmbeddings(body: unknown): EmbeddingsResponse;
 }
 
+/** OpenAI's `error.param` and `error.code` of an upstream error body (strings only; Anthropic's bodies have neither). */
+export function upstreamErrorFields(body: unknown): { param?: string; code?: string } {
+  const error = (body as { error?: { param?: unknown; code?: unknown } } | undefined)?.error;
+  return {
+    ...(typeof error?.param === 'string' ? { param: error.param } : {}),
+    ...(typeof error?.code === 'string' ? { code: error.code } : {}),
+  };
+}
+
 /** The message inside an upstream error body; OpenAI and Anthropic both put it at `error.message`. */
 export function upstreamErrorMessage(body: unknown): string | undefined {
   const message = (body as { error?: { message?: unknown } } | undefined)?.error?.message;
