@@ -1,5 +1,6 @@
 import { HttpException, HttpStatus } from '@nestjs/common';
 import { errorEnvelope } from '../common/error-envelope';
+import { ConfigValidationError } from '../config/env-reader';
 
 /** Errors of the search area, built as the shared error envelope so ErrorEnvelopeFilter sends them as they are. */
 
@@ -23,5 +24,18 @@ export function indexWriteFailed(error: unknown): HttpException {
   return new HttpException(
     errorEnvelope(HttpStatus.SERVICE_UNAVAILABLE, 'INDEX_WRITE_FAILED', `the search index could not be saved (${reason}); nothing was changed`),
     HttpStatus.SERVICE_UNAVAILABLE,
+    { cause: error },
   );
+}
+
+/**
+ * The boot cannot create, read or write SEARCH_DATA_DIR: the operator's to fix, so it is reported
+ * like a bad variable (main prints it without a stack trace), with the OS error that says why.
+ */
+export class SearchDataDirError extends ConfigValidationError {
+  constructor(dataDir: string, error: unknown) {
+    const cause = error instanceof HttpException && error.cause !== undefined ? error.cause : error;
+    super([`SEARCH_DATA_DIR=${dataDir} cannot be used for the search index: ${(cause as Error)?.message ?? String(cause)}`]);
+    this.name = 'SearchDataDirError';
+  }
 }

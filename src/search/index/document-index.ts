@@ -1,12 +1,12 @@
 import { Inject, Injectable, Logger, type BeforeApplicationShutdown, type OnModuleInit } from '@nestjs/common';
 import sampleCorpus from '../sample-corpus.json';
 import { searchConfig, type SearchConfig } from '../search.config';
-import { documentNotFound, indexFull, indexWriteFailed } from '../search.errors';
+import { documentNotFound, indexFull, indexWriteFailed, SearchDataDirError } from '../search.errors';
 import type { DocumentMetadata, StoredDocument } from '../search.types';
 import type { DocumentStore } from '../store/document-store';
 import { Bm25Index, type ScoredId } from './bm25-index';
 import { CommitQueue, type CommitOutcome } from './commit-queue';
-import { IndexStore } from './index-store';
+import { IndexFileError, IndexReplacedError, IndexStore } from './index-store';
 import { tokenize } from './tokenizer';
 import { VectorIndex } from './vector-index';
 
@@ -50,18 +50,24 @@ export class DocumentIndex implements DocumentStore, OnModuleInit, BeforeApplica
   }
 
   async onModuleInit(): Promise<void> {
-    await this.store.prepare();
-    const loaded = await this.store.load();
-    if (loaded) {
-      // Vectors from another model live in another space: drop them, they are re-embedded lazily.
-      const keepVectors = loaded.embeddingModel !== null && loaded.embeddingModel === this.config.embeddingModel;
-      for (const document of loaded.documents) {
-        this.put(keepVectors || !document.vector ? document : { ...document, vector: undefined }, termsOf(document));
+    try {
+      await this.store.prepare();
+      const loaded = await this.store.load();
+      if (loaded) {
+        // Vectors from another model live in another space: drop them, they are re-embedded lazily.
+        const keepVectors = loaded.embeddingModel !== null && loaded.embeddingModel === this.config.embeddingModel;
+        for (const document of loaded.documents) {
+          this.put(keepVectors || !document.vector ? document : { ...document, vector: undefined }, termsOf(document));
+        }
+        this.logger.log(`loaded ${this.documents.size} documents (${this.vectors.size} with vectors) from ${this.store.file}`);
+      } else if (this.config.sampleCorpus) {
+        await this.upsert(sampleCorpus.map((entry) => ({ id: entry.id, title: entry.title, text: entry.text, metadata: entry.metadata })));
+        this.logger.log(`no index at ${this.store.file}: seeded the ${this.documents.size}-document sample corpus`);
       }
-      this.logger.log(`loaded ${this.documents.size} documents (${this.vectors.size} with vectors) from ${this.store.file}`);
-    } else if (this.config.sampleCorpus) {
-      await this.upsert(sampleCorpus.map((entry) => ({ id: entry.id, title: entry.title, text: entry.text, metadata: entry.metadata })));
-      this.logger.log(`no index at ${this.store.file}: seeded the ${this.documents.size}-document sample corpus`);
+    } catch (error) {
+      // A corrupt file says so itself; an OS error is about the directory the operator chose.
+      if (error instanceof IndexFileError) throw error;
+      throw new SearchDataDirError(this.config.dataDir, error);
     }
   }
 
@@ -157,6 +163,18 @@ export class DocumentIndex implements DocumentStore, OnModuleInit, BeforeApplica
     this.unembedded.delete(id);
   }
 
+  /**
+   * The refused group's file has replaced the acknowledged one, but not durably: write the
+   * acknowledged state back, so that neither a crash nor the next boot brings the refused change in.
+   */
+  private async restoreFile(): Promise<void> {
+    try {
+      await this.store.save([...this.documents.values()], this.config.embeddingModel);
+    } catch (error) {
+      this.logger.error(`restoring ${this.store.file} to the acknowledged ${this.documents.size} documents failed: ${(error as Error).message}`);
+    }
+  }
+
   /** One group commit: decide each change against the state it will meet, write the result, then apply it. */
   private async commit(changes: IndexChange[]): Promise<CommitOutcome[]> {
     // id -> the document after this group (null: deleted), with the terms to index it by
@@ -198,6 +216,7 @@ export class DocumentIndex implements DocumentStore, OnModuleInit, BeforeApplica
       await this.store.save(snapshot, this.config.embeddingModel);
     } catch (error) {
       this.logger.error(`saving ${this.store.file} failed: ${(error as Error).message}`);
+      if (error instanceof IndexReplacedError) await this.restoreFile();
       throw indexWriteFailed(error);
     }
 

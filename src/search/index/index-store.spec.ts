@@ -2,7 +2,7 @@ import { mkdtemp, readdir, readFile, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import type { StoredDocument } from '../search.types';
-import { IndexFileError, IndexStore } from './index-store';
+import { IndexFileError, IndexStore, writeFully } from './index-store';
 import { normalize } from './vector-index';
 
 describe('IndexStore', () => {
@@ -78,5 +78,39 @@ describe('IndexStore', () => {
     const failure = store.load();
     await expect(failure).rejects.toBeInstanceOf(IndexFileError);
     await expect(failure).rejects.toThrow(message);
+  });
+});
+
+describe('writeFully', () => {
+  /** A file handle on a filling disk: takes at most `room` more bytes, a few per call, then fails like write(2). */
+  function fillingHandle(room: number) {
+    const written: number[] = [];
+    return {
+      written,
+      write: async (data: Uint8Array, offset: number, length: number) => {
+        if (written.length >= room) throw Object.assign(new Error('ENOSPC: no space left on device, write'), { code: 'ENOSPC' });
+        const take = Math.min(length, 3, room - written.length);
+        written.push(...data.subarray(offset, offset + take));
+        return { bytesWritten: take, buffer: data };
+      },
+    };
+  }
+
+  it('keeps writing after short writes until every byte is down', async () => {
+    const handle = fillingHandle(100);
+    const data = Buffer.from('{"id":"a","text":"ünïcode"}\n');
+    await writeFully(handle as never, data);
+    expect(Buffer.from(handle.written)).toEqual(data);
+  });
+
+  it('fails with the OS error when the disk fills midway, instead of reporting success', async () => {
+    const handle = fillingHandle(10);
+    await expect(writeFully(handle as never, Buffer.alloc(64, 'x'))).rejects.toMatchObject({ code: 'ENOSPC' });
+    expect(handle.written).toHaveLength(10);
+  });
+
+  it('fails rather than loop when a write makes no progress', async () => {
+    const stuck = { write: async () => ({ bytesWritten: 0 }) };
+    await expect(writeFully(stuck as never, Buffer.alloc(8))).rejects.toMatchObject({ code: 'EIO' });
   });
 });

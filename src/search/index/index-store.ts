@@ -1,5 +1,5 @@
 import { randomUUID } from 'node:crypto';
-import { mkdir, open, readdir, rename, unlink } from 'node:fs/promises';
+import { mkdir, open, readdir, rename, unlink, type FileHandle } from 'node:fs/promises';
 import { join } from 'node:path';
 import { createInterface } from 'node:readline';
 import type { DocumentMetadata, StoredDocument } from '../search.types';
@@ -31,6 +31,18 @@ export class IndexFileError extends Error {
   }
 }
 
+/** A save that failed after the new file took the old one's place (its directory entry could not be synced). */
+export class IndexReplacedError extends Error {
+  constructor(readonly cause: unknown) {
+    super(`the index file was replaced but the rename could not be made durable: ${(cause as Error)?.message ?? String(cause)}`);
+    this.name = 'IndexReplacedError';
+  }
+
+  get code(): string | undefined {
+    return (this.cause as NodeJS.ErrnoException)?.code;
+  }
+}
+
 /**
  * The index on disk: JSON lines (a header, then one document per line, vectors
  * as base64 float32), so it loads as a stream and is rebuilt into BM25 at boot.
@@ -59,6 +71,10 @@ export class IndexStore {
       const pid = temp.exec(name)?.[1];
       if (pid !== undefined && !isRunning(Number(pid))) await unlink(join(this.dir, name)).catch(() => undefined);
     }
+    // A directory we cannot write to would only show on the first write (a 503 per request): find out now.
+    const probe = this.tempPath();
+    await (await open(probe, 'wx', 0o600)).close();
+    await unlink(probe);
   }
 
   /** The saved index, or undefined when there is none yet. */
@@ -98,9 +114,13 @@ export class IndexStore {
     return { embeddingModel: header.embeddingModel, documents };
   }
 
-  /** Replaces the saved index with exactly these documents; resolves once they are on disk. */
+  /**
+   * Replaces the saved index with exactly these documents; resolves once they are on disk.
+   * On failure the previous file is still the index, except after an IndexReplacedError:
+   * then the new file has taken its place, but that rename may not survive a crash.
+   */
   async save(documents: readonly StoredDocument[], embeddingModel: string | undefined): Promise<void> {
-    const temp = join(this.dir, `${this.fileName}.${process.pid}.${randomUUID()}.tmp`);
+    const temp = this.tempPath();
     const handle = await open(temp, 'wx', 0o600);
     try {
       const header: IndexFileHeader = {
@@ -110,16 +130,25 @@ export class IndexStore {
         embeddingModel: embeddingModel ?? null,
         documents: documents.length,
       };
+      let written = 0;
+      const flush = async (text: string) => {
+        const bytes = Buffer.from(text, 'utf8');
+        await writeFully(handle, bytes);
+        written += bytes.length;
+      };
       let chunk = `${JSON.stringify(header)}\n`;
       for (const document of documents) {
         chunk += `${serializeDocument(document)}\n`;
         if (chunk.length >= WRITE_CHUNK_CHARS) {
-          await handle.write(chunk);
+          await flush(chunk);
           chunk = '';
         }
       }
-      await handle.write(chunk);
+      await flush(chunk);
       await handle.sync();
+      // What is about to become the index must be all that was written, or a reboot would refuse it.
+      const { size } = await handle.stat();
+      if (size !== written) throw Object.assign(new Error(`the new index file holds ${size} of ${written} bytes`), { code: 'EIO' });
     } catch (error) {
       await handle.close().catch(() => undefined);
       await unlink(temp).catch(() => undefined);
@@ -132,7 +161,16 @@ export class IndexStore {
       await unlink(temp).catch(() => undefined);
       throw error;
     }
-    await syncDirectory(this.dir);
+    try {
+      await syncDirectory(this.dir);
+    } catch (error) {
+      throw new IndexReplacedError(error);
+    }
+  }
+
+  /** A temp file name that says which process writes it, so `prepare` knows which are abandoned. */
+  private tempPath(): string {
+    return join(this.dir, `${this.fileName}.${process.pid}.${randomUUID()}.tmp`);
   }
 
   private parseHeader(value: unknown, line: number): IndexFileHeader {
@@ -161,6 +199,20 @@ export class IndexStore {
       metadata: raw.metadata as DocumentMetadata,
       ...(raw.vector !== undefined && { vector: decodeVector(raw.vector as string) }),
     };
+  }
+}
+
+/**
+ * Writes all of `data`. On a disk that fills up, write(2) takes what fits and
+ * reports it only in `bytesWritten` (the next call fails with ENOSPC): a single
+ * FileHandle.write would leave the rest out and say nothing.
+ */
+export async function writeFully(handle: Pick<FileHandle, 'write'>, data: Uint8Array): Promise<void> {
+  let offset = 0;
+  while (offset < data.length) {
+    const { bytesWritten } = await handle.write(data, offset, data.length - offset);
+    if (bytesWritten <= 0) throw Object.assign(new Error(`write made no progress at byte ${offset} of ${data.length}`), { code: 'EIO' });
+    offset += bytesWritten;
   }
 }
 
