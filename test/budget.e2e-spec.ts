@@ -1,5 +1,5 @@
 import type { UpstreamSimulator } from '../src/simulator/upstream-simulator';
-import { chat, getJson, postJson, request, runConcurrently, startWithSimulator, type RunningService } from './support/service-harness';
+import { chat, eventually, getJson, postJson, postStream, request, runConcurrently, startWithSimulator, type RunningService } from './support/service-harness';
 
 describe('monthly budget', () => {
   let simulator: UpstreamSimulator;
@@ -161,5 +161,36 @@ describe('spend stats under many model names', () => {
     const metrics = await request('GET', `${service.url}/metrics`);
     const spendSeries = metrics.text.split('\n').filter((line) => line.startsWith('llm_budget_spend_usd_total{'));
     expect(spendSeries.length).toBeLessThanOrEqual(5);
+  });
+});
+
+describe('budget holds of streams', () => {
+  let simulator: UpstreamSimulator;
+  let service: RunningService;
+  let stop: (() => Promise<void>) | undefined;
+
+  beforeAll(async () => {
+    ({ simulator, service, stop } = await startWithSimulator(
+      { ttftMs: 10, tokensPerSecond: 0 },
+      { LLM_PRICES: JSON.stringify({ 'sim-1': { input: 1, output: 2 } }), LLM_BUDGET_LIMIT_USD: '1', LLM_IDLE_TIMEOUT_MS: '300' },
+    ));
+  });
+  afterAll(() => stop?.());
+  afterEach(() => simulator.setFaults(null));
+
+  it('settles a stream cut short: its hold ends and what was generated is charged, by estimate', async () => {
+    simulator.setFaults({ count: 1, stallAfterTokens: 3 });
+    const response = await postStream(`${service.url}/v1/chat/completions`, chat('How do pools reuse sockets?', { model: 'sim/sim-1', stream: true, max_tokens: 200 }));
+    expect(response.status).toBe(200);
+    // The upstream stalls after 3 tokens; the idle timeout cuts the stream.
+    expect(await response.text()).toMatch(/event: error/);
+
+    await eventually(async () => {
+      const { spend } = (await getJson(`${service.url}/v1/llm/stats`)).json;
+      expect(spend.reservedUsd).toBe(0);
+      expect(spend.reservations).toBe(0);
+      expect(spend.byModel).toEqual([expect.objectContaining({ model: 'sim-1', requests: 1, estimatedUsage: 1 })]);
+      expect(spend.totalUsd).toBeGreaterThan(0);
+    });
   });
 });
