@@ -1,7 +1,10 @@
 # syntax=docker/dockerfile:1
 # llm-service: build with dev dependencies, run with production dependencies only, as a non-root user.
 #   docker build -t llm-service:0.1.0 .
-#   docker run --rm -p 3000:3000 llm-service:0.1.0        (no provider key: the embedded simulator answers)
+#   docker run --rm -p 3000:3000 -e OPENAI_API_KEY=sk-... llm-service:0.1.0
+#   docker run --rm -p 3000:3000 -e LLM_SIMULATOR=on llm-service:0.1.0   (no key: the simulator, said so on every response)
+# NODE_ENV=production: without a provider and without LLM_SIMULATOR=on the service refuses to boot, naming what it looked for.
+# With PostgreSQL and Redis: docker-compose.yml.
 ARG NODE_IMAGE=node:20-slim
 
 FROM ${NODE_IMAGE} AS build
@@ -23,8 +26,8 @@ COPY package.json package-lock.json ./
 # Production dependencies only; no install scripts are needed at run time.
 RUN npm ci --omit=dev --ignore-scripts --no-audit --no-fund && npm cache clean --force
 COPY --from=build /app/dist ./dist
-# The search index is the only thing the service writes; in Kubernetes an emptyDir is mounted here
-# and the root filesystem is read-only.
+# The embedded store (one process, no DATABASE_URL: docker run) writes its index and spend ledger here.
+# In Kubernetes DATABASE_URL is required, nothing is written here and the root filesystem is read-only.
 RUN mkdir -p /var/lib/llm-service/search && chown -R 1000:1000 /var/lib/llm-service
 # Numeric (the official image's "node" user), so Kubernetes' runAsNonRoot can verify it.
 USER 1000:1000

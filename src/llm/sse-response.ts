@@ -21,6 +21,14 @@ export interface SseOptions<T> {
 
 const logger = new Logger('Sse');
 
+// SSE responses being written now, in this process: a long stream costs little CPU, so this (not CPU)
+// tells the autoscaler a pod is full of streams (llm_open_streams).
+let openStreams = 0;
+
+export function openStreamCount(): number {
+  return openStreams;
+}
+
 /**
  * The one SSE writer: server-sent events from an async sequence, written as each item arrives.
  * An error after the first byte can no longer change the status, so it becomes `event: error`
@@ -50,7 +58,10 @@ export function sseResponse<T>(items: AsyncIterable<T>, options: SseOptions<T> =
       yield redact(frame('error', envelope));
     }
   }
-  return Readable.from(frames(), { objectMode: false });
+  const readable = Readable.from(frames(), { objectMode: false });
+  openStreams++;
+  readable.once('close', () => openStreams--);
+  return readable;
 }
 
 function envelopeOf(error: unknown) {

@@ -1,6 +1,7 @@
 import { Global, Module } from '@nestjs/common';
 import { Registry } from 'prom-client';
 import { POOL_OBSERVER } from '../pool/pool-registry';
+import { LoadMetricsCollector } from './load-metrics.collector';
 import { createMetricsRegistry } from './metrics-registry';
 import { MetricsController } from './metrics.controller';
 import { PoolLatencyHistograms } from './pool-latency.histograms';
@@ -20,6 +21,7 @@ import { SpendMetricsCollector } from './spend-metrics.collector';
     { provide: POOL_OBSERVER, useExisting: PoolLatencyHistograms },
     PoolMetricsCollector,
     SpendMetricsCollector,
+    LoadMetricsCollector,
   ],
   exports: [POOL_OBSERVER],
 })
