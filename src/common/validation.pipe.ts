@@ -1,4 +1,5 @@
 import { ValidationPipe, type ValidationError } from '@nestjs/common';
+import { classToPlain, plainToInstance, type ClassTransformOptions } from 'class-transformer';
 import { LlmErrorCode, LlmException } from './llm.exception';
 
 export interface FieldProblem {
@@ -26,10 +27,85 @@ export function validationError(fields: FieldProblem[]): LlmException {
   return new LlmException(LlmErrorCode.BAD_REQUEST, message, { param: first?.field, details: { fields } });
 }
 
+function isDtoInstance(value: unknown): value is Record<string, unknown> {
+  if (typeof value !== 'object' || value === null || Array.isArray(value)) return false;
+  const prototype = Object.getPrototypeOf(value) as object | null;
+  return prototype !== null && prototype !== Object.prototype;
+}
+
+/**
+ * Puts the caller's own JSON back wherever a DTO does not declare a class: class-transformer
+ * copies free-form objects (metadata, filters, JSON Schemas, tools) into `{}` and drops on the
+ * way every key that names a member of Object.prototype (`constructor`, `toString`, `valueOf`...).
+ * The parsed body already refused `__proto__` (Fastify's onProtoPoisoning) and has nothing else
+ * to fear from a key: JSON.parse defines own properties, it never assigns through a prototype.
+ */
+export function keepCallerJson<T>(entity: T, raw: unknown): T {
+  if (!isDtoInstance(entity) || typeof raw !== 'object' || raw === null || Array.isArray(raw)) return entity;
+  const dtoPrototype = Object.getPrototypeOf(entity) as object;
+  for (const [key, value] of Object.entries(raw)) {
+    // The DTO's own members (its constructor, which class-validator reads) are not the caller's to set.
+    if (key === '__proto__' || key in dtoPrototype) continue;
+    const current = entity[key];
+    const kept = callerValue(current, value);
+    if (kept !== current) Object.defineProperty(entity, key, { value: kept, writable: true, enumerable: true, configurable: true });
+  }
+  return entity;
+}
+
+/** DTO instances stay (what class-validator validates nested), with the caller's JSON inside; the rest is the caller's. */
+function callerValue(current: unknown, raw: unknown): unknown {
+  if (isDtoInstance(current)) return keepCallerJson(current, raw);
+  if (Array.isArray(current) && Array.isArray(raw) && current.length === raw.length) {
+    for (let index = 0; index < current.length; index++) current[index] = callerValue(current[index], raw[index]);
+    return current;
+  }
+  return raw;
+}
+
+/**
+ * The value without its `constructor` keys, for class-transformer only: it takes an object's
+ * `constructor` for the class to build. Copies only the objects on the way to such a key.
+ */
+export function withoutConstructorKeys(value: unknown): unknown {
+  if (typeof value !== 'object' || value === null) return value;
+  let copy: Record<string, unknown> | unknown[] | undefined;
+  const entries: [string | number, unknown][] = Array.isArray(value) ? value.map((item, index) => [index, item]) : Object.entries(value);
+  for (const [key, item] of entries) {
+    const fixed = key === 'constructor' ? undefined : withoutConstructorKeys(item);
+    if (fixed === item) continue;
+    copy ??= Array.isArray(value) ? [...(value as unknown[])] : { ...value };
+    if (key === 'constructor') Reflect.deleteProperty(copy, 'constructor');
+    else (copy as Record<string | number, unknown>)[key] = fixed;
+  }
+  return copy ?? value;
+}
+
+/** class-transformer, then the caller's JSON back in the free-form parts (see keepCallerJson). */
+const callerJsonTransformer = {
+  plainToInstance: ((metatype: never, plain: unknown, options?: ClassTransformOptions) =>
+    keepCallerJson(plainToInstance(metatype, withoutConstructorKeys(plain), options), plain)) as typeof plainToInstance,
+  classToPlain,
+};
+
+/**
+ * Nest's pipe deletes `constructor` and `prototype` keys at every depth of the value before it
+ * transforms it (the caller's data!); here only `__proto__` goes (a query string can carry it,
+ * a JSON body cannot), and class-transformer gets a copy without `constructor` keys instead.
+ */
+class CallerJsonValidationPipe extends ValidationPipe {
+  protected override stripProtoKeys(value: unknown): void {
+    if (typeof value !== 'object' || value === null) return;
+    if (Object.hasOwn(value, '__proto__')) delete (value as Record<string, unknown>).__proto__;
+    for (const entry of Object.values(value)) this.stripProtoKeys(entry);
+  }
+}
+
 /** Validates every body against its DTO; problems come back per field in the error envelope. */
 export function createValidationPipe(): ValidationPipe {
-  return new ValidationPipe({
+  return new CallerJsonValidationPipe({
     transform: true,
+    transformerPackage: callerJsonTransformer,
     // Unknown fields pass through: OpenAI-format requests carry many we forward untouched.
     whitelist: false,
     exceptionFactory: (errors) => validationError(flatten(errors)),
