@@ -18,7 +18,8 @@ function servedRoutes(tree: string): string[] {
     const path = (prefixes[depth - 1] ?? '') + match[2];
     prefixes[depth] = path;
     for (const method of (match[3] ?? '').split(',').map((m) => m.trim().toLowerCase())) {
-      if (HTTP_METHODS.includes(method)) routes.push(`${method.toUpperCase()} ${path.replace(/:(\w+)/g, '{$1}')}`);
+      // A wildcard (`/v1/models/*`, for ids holding a slash) is printed as `models*`; OpenAPI calls it `{path}`.
+      if (HTTP_METHODS.includes(method)) routes.push(`${method.toUpperCase()} ${path.replace(/:(\w+)/g, '{$1}').replace(/\/?\*$/, '/{path}')}`);
     }
   }
   return routes;

@@ -50,6 +50,8 @@ export interface LlmConfig {
   extraCaPem?: string;
   /** `production`: NODE_ENV=production and LLM_SIMULATOR=on: every response and /health/ready say the simulator runs. */
   simulator: { enabled: boolean; production: boolean; ttftMs: number; tokensPerSecond: number };
+  /** GET /v1/models: how long an upstream's own model list is reused (0 = never asked) and how long asking may take. */
+  models: { cacheMs: number; timeoutMs: number };
 }
 
 /** Pool knob -> env suffix; `LLM_<SUFFIX>` sets the default, `LLM_<UPSTREAM>_<SUFFIX>` one upstream. */
@@ -241,6 +243,10 @@ export function parseLlmEnv(env: EnvReader): LlmConfig {
       production: simulatorEnabled && production,
       ttftMs: env.int('LLM_SIMULATOR_TTFT_MS', 150, 0, 600_000, 'ms'),
       tokensPerSecond: env.int('LLM_SIMULATOR_TOKENS_PER_SECOND', 60, 0, 1_000_000, 'tokens/s, 0 = unpaced'),
+    },
+    models: {
+      cacheMs: env.int('LLM_MODELS_CACHE_MS', 300_000, 0, 86_400_000, 'ms, 0 = list configured routes only'),
+      timeoutMs: env.int('LLM_MODELS_TIMEOUT_MS', 3_000, 100, 60_000, 'ms'),
     },
   };
 }

@@ -8,6 +8,8 @@ import { EmbeddedSimulator } from './embedded-simulator';
 import { EmbeddingsController } from './embeddings.controller';
 import { ConfigurableModuleClass, LLM_OPTIONS } from './llm.module-definition';
 import { LlmService } from './llm.service';
+import { ModelsController } from './models.controller';
+import { ModelsService } from './models.service';
 import { UpstreamClient } from './upstream-client';
 
 /**
@@ -27,7 +29,7 @@ import { UpstreamClient } from './upstream-client';
       timeout: 0,
     }),
   ],
-  controllers: [ChatCompletionsController, EmbeddingsController],
+  controllers: [ChatCompletionsController, EmbeddingsController, ModelsController],
   providers: [
     { provide: EmbeddedSimulator, inject: [LLM_OPTIONS], useFactory: (config: LlmConfig) => EmbeddedSimulator.start(config) },
     {
@@ -38,6 +40,7 @@ import { UpstreamClient } from './upstream-client';
     PoolRegistry,
     UpstreamClient,
     LlmService,
+    ModelsService,
   ],
   exports: [LlmService, PoolRegistry, UpstreamCatalog],
 })

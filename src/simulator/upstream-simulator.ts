@@ -325,7 +325,8 @@ export class UpstreamSimulator {
       return sendJson(response, 401, wire.errorBody(401, 'Invalid API key'));
     }
 
-    const fault = route.kind === 'models' ? undefined : this.faults.take(path);
+    // The model list is faulted only by a fault aimed at it (path '/models'), so chat faults leave discovery alone.
+    const fault = route.kind === 'models' && !this.faults.current()?.path?.endsWith('/models') ? undefined : this.faults.take(path);
     if (fault) this.counts.faultsInjected++;
     if (fault?.reset) {
       this.cutByServer.add(response);

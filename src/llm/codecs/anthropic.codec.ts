@@ -35,6 +35,8 @@ type ChunkDelta = ChatCompletionChunk['choices'][number]['delta'];
 
 /** Translates OpenAI-format chat to Anthropic's Messages API and back, tools, images and streams included. */
 export class AnthropicCodec implements WireCodec {
+  readonly modelsPath = '/v1/models';
+
   headers(apiKey: string | undefined): Record<string, string> {
     return { 'anthropic-version': ANTHROPIC_VERSION, ...(apiKey ? { 'x-api-key': apiKey } : {}) };
   }

@@ -4,6 +4,8 @@ import type { EncodedCall, ServerSentEvent, StreamDecoder, WireCodec } from './w
 
 /** OpenAI's wire format is the service's own, so this codec mostly passes through. */
 export class OpenAiCodec implements WireCodec {
+  readonly modelsPath = '/models';
+
   headers(apiKey: string | undefined): Record<string, string> {
     return apiKey ? { authorization: `Bearer ${apiKey}` } : {};
   }

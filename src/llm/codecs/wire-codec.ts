@@ -23,6 +23,8 @@ export interface StreamDecoder {
  * deadlines and errors live in UpstreamClient; a codec only encodes and decodes.
  */
 export interface WireCodec {
+  /** Where the upstream lists its models (GET, below the base URL); both formats answer `{data: [{id, ...}]}`. */
+  readonly modelsPath: string;
   headers(apiKey: string | undefined): Record<string, string>;
   encodeChat(request: ChatCompletionRequest, model: string, stream: boolean): EncodedCall;
   decodeChat(body: unknown, model: string): ChatCompletion;
