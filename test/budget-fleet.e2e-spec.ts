@@ -1,7 +1,7 @@
 import { UpstreamSimulator } from '../src/simulator/upstream-simulator';
 import { startPostgres, type PostgresCluster } from './support/engines';
 import { startInstance, type Instance } from './support/fleet';
-import { chat, getJson, postJson, routesTo } from './support/service-harness';
+import { chat, eventually, getJson, postJson, routesTo, startService, type RunningService } from './support/service-harness';
 
 const KEYS = ['fleet-caller-one-0123456789', 'fleet-caller-two-0123456789'];
 const auth = (i: number) => ({ headers: { authorization: `Bearer ${KEYS[i]}` } });
@@ -96,4 +96,74 @@ describe('fleet budget: two service processes, one PostgreSQL ledger', () => {
     const refused = await postJson(`${b.url}/v1/chat/completions`, chat('hello there', { model: 'sim/sim-1', max_tokens: 1_000 }), auth(1));
     expect(refused.status).toBe(429);
   }, 120_000);
+});
+
+describe('spend ledger in PostgreSQL while PostgreSQL is away', () => {
+  let pg: PostgresCluster | undefined;
+  let simulator: UpstreamSimulator;
+  const services: RunningService[] = [];
+
+  beforeAll(async () => {
+    pg = await startPostgres();
+    simulator = new UpstreamSimulator({ ttftMs: 10, tokensPerSecond: 0 });
+    await simulator.start();
+  }, 60_000);
+  afterAll(async () => {
+    await Promise.all(services.map((service) => service.close()));
+    await simulator.stop();
+    await pg?.stop();
+  }, 60_000);
+
+  const boot = async (env: Record<string, string>) => {
+    const service = await startService({
+      ...routesTo(simulator),
+      DATABASE_URL: await pg!.createDatabase(),
+      DATABASE_CONNECT_TIMEOUT_MS: '1000',
+      DATABASE_STATEMENT_TIMEOUT_MS: '1000',
+      LLM_PRICES: JSON.stringify({ 'sim-1': { input: 10_000, output: 10_000 } }),
+      ...env,
+    });
+    services.push(service);
+    await eventually(async () => expect((await getJson(`${service.url}/v1/llm/stats`)).json.spend.available).toBe(true), 10_000);
+    return service;
+  };
+  const call = (service: RunningService) => postJson(`${service.url}/v1/chat/completions`, chat('hello there', { model: 'sim/sim-1', max_tokens: 5 }));
+
+  it('refuses budgeted calls with 503 DATABASE_UNAVAILABLE, within the connect timeout, and recovers by itself', async () => {
+    if (!pg) return;
+    const service = await boot({ LLM_BUDGET_LIMIT_USD: '100' });
+    expect((await call(service)).status).toBe(200);
+    await pg.halt();
+    try {
+      const started = performance.now();
+      const refused = await call(service);
+      expect(refused.status).toBe(503);
+      expect(refused.json.error.code).toBe('DATABASE_UNAVAILABLE');
+      expect(performance.now() - started).toBeLessThan(3_000);
+      // Stats stay up and say the ledger is not readable.
+      const stats = await getJson(`${service.url}/v1/llm/stats`);
+      expect(stats.status).toBe(200);
+      expect(stats.json.spend).toMatchObject({ available: false, store: 'postgres' });
+    } finally {
+      await pg.start();
+    }
+    await eventually(async () => expect((await call(service)).status).toBe(200), 15_000);
+  }, 60_000);
+
+  it('without a budget, serves chat while PostgreSQL is away and records its spend once it is back', async () => {
+    if (!pg) return;
+    const service = await boot({});
+    await pg.halt();
+    try {
+      for (let i = 0; i < 3; i++) expect((await call(service)).status).toBe(200);
+    } finally {
+      await pg.start();
+    }
+    await eventually(async () => {
+      const { spend } = (await getJson(`${service.url}/v1/llm/stats`)).json;
+      expect(spend.available).toBe(true);
+      expect(spend.pendingSettles).toBe(0);
+      expect(spend.byModel).toEqual([expect.objectContaining({ model: 'sim-1', requests: 3 })]);
+    }, 20_000);
+  }, 60_000);
 });
