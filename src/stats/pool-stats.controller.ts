@@ -35,7 +35,22 @@ export class PoolStatsController {
     example: {
       generatedAt: '2025-06-01T12:00:00.000Z',
       upstreams: [POOL_EXAMPLE],
-      spend: { month: '2025-06', totalUsd: 1.234567, budgetLimitUsd: 100, byModel: [{ upstream: 'openai', model: 'gpt-4o-mini', requests: 1836, costUsd: 1.234567 }] },
+      // The fleet's spend with DATABASE_URL (store "postgres"), else this process's (store "embedded").
+      spend: {
+        month: '2025-06',
+        store: 'postgres',
+        budgetLimitUsd: 100,
+        available: true,
+        totalUsd: 1.234567,
+        reservedUsd: 0.0123,
+        reservations: 3,
+        estimatedUsage: 0,
+        pendingSettles: 0,
+        byModel: [{ upstream: 'openai', model: 'gpt-4o-mini', requests: 1836, promptTokens: 912000, completionTokens: 301000, estimatedUsage: 0, costUsd: 1.234567, unpriced: false }],
+        byCaller: [{ caller: 'key-1', requests: 1836, promptTokens: 912000, completionTokens: 301000, estimatedUsage: 0, costUsd: 1.234567 }],
+      },
+      // Per caller across the fleet with REDIS_URL ("fleet"); per pod without it or while Redis is down.
+      rateLimit: { store: 'redis', scope: 'fleet', redis: { status: 'up', connection: 'ready', commandTimeoutMs: 500, sharedChecks: 1840, localFallbacks: 0 } },
     },
   })
   all() {
