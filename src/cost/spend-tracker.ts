@@ -1,6 +1,7 @@
 import { Inject, Injectable, Logger, type OnApplicationShutdown } from '@nestjs/common';
 import type { ConfigType } from '@nestjs/config';
 import { LlmErrorCode, LlmException } from '../common/llm.exception';
+import { logSafe } from '../common/log-safe';
 import { currentExchange } from '../observability/request-exchange';
 import { costConfig } from './cost.config';
 import { priceOf } from './price-table';
@@ -239,8 +240,8 @@ export class SpendTracker implements OnApplicationShutdown {
       this.logger.warn(`more than ${MAX_UNPRICED_WARNINGS} models have no price: further ones are not logged (see byModel in /v1/llm/stats)`);
       return;
     }
-    // JSON.stringify escapes control characters: a model name is caller input and must not forge log lines.
-    this.logger.warn(`model ${JSON.stringify(model)} has no price: its tokens are counted but cost $0 (set LLM_PRICES or LLM_PRICES_FILE)`);
+    // A model name is caller input: escaped, so a CRLF in it cannot forge a log line.
+    this.logger.warn(`model "${logSafe(model)}" has no price: its tokens are counted but cost $0 (set LLM_PRICES or LLM_PRICES_FILE)`);
   }
 
   private currentMonth(): string {
