@@ -3,8 +3,10 @@ import { HealthIndicatorService, type HealthIndicatorResult } from '@nestjs/term
 import { DatabaseService } from '../database/database.service';
 
 /**
- * `database` (only with DATABASE_URL): down while PostgreSQL is unreachable or not migrated,
- * with the reason; documents and search answer 503 DATABASE_UNAVAILABLE meanwhile. Never throws.
+ * `database` in readiness (only with DATABASE_URL): always up, with `available` and the reason when
+ * PostgreSQL is unreachable or not migrated. Every replica shares the one database, so failing
+ * readiness on it would take the whole fleet out of the Service and stop chat, which does not need
+ * it; documents, search and budgeted calls answer 503 DATABASE_UNAVAILABLE meanwhile. Never throws.
  */
 @Injectable()
 export class DatabaseIndicator {
@@ -18,9 +20,8 @@ export class DatabaseIndicator {
   }
 
   async check(): Promise<HealthIndicatorResult> {
-    const indicator = this.indicators.check('database');
     const reason = await this.database.ping();
     const { ready, pool } = this.database.snapshot();
-    return reason === undefined ? indicator.up({ ready, pool }) : indicator.down({ reason, ready, pool });
+    return this.indicators.check('database').up({ available: reason === undefined, ...(reason !== undefined && { reason }), ready, pool });
   }
 }
