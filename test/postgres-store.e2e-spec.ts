@@ -241,5 +241,11 @@ describe('PostgreSQL: migrations, outages, timeouts', () => {
     expect(pool).toEqual({ max: 3, total: expect.any(Number), idle: expect.any(Number), waiting: 0 });
     expect(pool.total).toBeGreaterThanOrEqual(1);
     expect(pool.total).toBeLessThanOrEqual(3);
+    // The same numbers, to an operator: /v1/llm/stats and /metrics.
+    expect((await getJson(url('/v1/llm/stats'))).json.database).toEqual({ enabled: true, ready: true, pool: { max: 3, total: expect.any(Number), idle: expect.any(Number), waiting: 0 } });
+    const metrics = await (await fetch(url('/metrics'))).text();
+    expect(metrics).toContain('llm_database_available 1');
+    expect(metrics).toMatch(/^llm_database_pool_connections\{state="total"\} [123]$/m);
+    expect(metrics).toContain('llm_database_pool_connections{state="waiting"} 0');
   });
 });

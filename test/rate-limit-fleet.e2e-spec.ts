@@ -42,6 +42,9 @@ describe('fleet rate limit: two service processes, one Redis', () => {
     expect(statuses.filter((status) => status !== 200 && status !== 429)).toEqual([]);
     expect(statuses.filter((status) => status === 200)).toHaveLength(LIMIT);
     expect((await getJson(`${a.url}/health/ready`)).json.details.rateLimit).toEqual({ status: 'up', scope: 'fleet', redis: 'up' });
+    const metrics = await (await fetch(`${a.url}/metrics`, auth)).text();
+    expect(metrics).toContain('llm_rate_limit_redis_up 1');
+    expect(metrics).toMatch(/^llm_rate_limit_checks_total\{store="shared"\} [1-9]\d*$/m);
 
     const stats = (await getJson(`${b.url}/health/live`)).status;
     expect(stats).toBe(200); // probes are never limited

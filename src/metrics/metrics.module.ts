@@ -1,5 +1,7 @@
 import { Global, Module } from '@nestjs/common';
 import { Registry } from 'prom-client';
+import { RateLimitStoreModule } from '../auth/rate-limit-store.module';
+import { DatabaseModule } from '../database/database.module';
 import { POOL_OBSERVER } from '../pool/pool-registry';
 import { LoadMetricsCollector } from './load-metrics.collector';
 import { createMetricsRegistry } from './metrics-registry';
@@ -7,6 +9,7 @@ import { MetricsController } from './metrics.controller';
 import { PoolLatencyHistograms } from './pool-latency.histograms';
 import { PoolMetricsCollector } from './pool-metrics.collector';
 import { SpendMetricsCollector } from './spend-metrics.collector';
+import { StoreMetricsCollector } from './store-metrics.collector';
 
 /**
  * GET /metrics in the Prometheus text format, from a registry this module owns.
@@ -14,6 +17,7 @@ import { SpendMetricsCollector } from './spend-metrics.collector';
  */
 @Global()
 @Module({
+  imports: [DatabaseModule, RateLimitStoreModule],
   controllers: [MetricsController],
   providers: [
     { provide: Registry, useFactory: createMetricsRegistry },
@@ -22,6 +26,7 @@ import { SpendMetricsCollector } from './spend-metrics.collector';
     PoolMetricsCollector,
     SpendMetricsCollector,
     LoadMetricsCollector,
+    StoreMetricsCollector,
   ],
   exports: [POOL_OBSERVER],
 })

@@ -51,6 +51,8 @@ export class PoolStatsController {
       },
       // Per caller across the fleet with REDIS_URL ("fleet"); per pod without it or while Redis is down.
       rateLimit: { store: 'redis', scope: 'fleet', redis: { status: 'up', connection: 'ready', commandTimeoutMs: 500, sharedChecks: 1840, localFallbacks: 0 } },
+      // This pod's PostgreSQL pool (enabled false without DATABASE_URL); reason only while unavailable.
+      database: { enabled: true, ready: true, pool: { max: 10, total: 3, idle: 2, waiting: 0 } },
     },
   })
   all() {

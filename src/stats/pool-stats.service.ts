@@ -2,6 +2,7 @@ import { Injectable, type MessageEvent } from '@nestjs/common';
 import { concatMap, defer, finalize, takeWhile, timer, type Observable } from 'rxjs';
 import { FleetThrottlerStorage } from '../auth/fleet-throttler-storage';
 import { SpendTracker } from '../cost/spend-tracker';
+import { DatabaseService } from '../database/database.service';
 import { DrainService } from '../lifecycle/drain.service';
 import { PoolRegistry } from '../pool/pool-registry';
 
@@ -15,12 +16,13 @@ export class PoolStatsService {
     private readonly spend: SpendTracker,
     private readonly drain: DrainService,
     private readonly rateLimit: FleetThrottlerStorage,
+    private readonly database: DatabaseService,
   ) {}
 
   /** Spend is read from its store (the fleet's, with DATABASE_URL), hence async. */
   async current() {
     const spend = await this.spend.snapshot();
-    return { generatedAt: new Date().toISOString(), ...this.pools.snapshot(), spend, rateLimit: this.rateLimit.snapshot() };
+    return { generatedAt: new Date().toISOString(), ...this.pools.snapshot(), spend, rateLimit: this.rateLimit.snapshot(), database: this.database.snapshot() };
   }
 
   /** Stat streams open now: each holds one timer, released when its client leaves. */

@@ -1,5 +1,6 @@
 import { type MiddlewareConsumer, Module, type NestModule, RequestMethod } from '@nestjs/common';
 import { RateLimitStoreModule } from '../auth/rate-limit-store.module';
+import { DatabaseModule } from '../database/database.module';
 import { AccessTokenQueryMiddleware } from './access-token-query.middleware';
 import { DashboardController } from './dashboard.controller';
 import { DashboardPage } from './dashboard-page';
@@ -7,7 +8,7 @@ import { PoolStatsController } from './pool-stats.controller';
 import { PoolStatsService } from './pool-stats.service';
 
 @Module({
-  imports: [RateLimitStoreModule],
+  imports: [RateLimitStoreModule, DatabaseModule],
   controllers: [PoolStatsController, DashboardController],
   providers: [PoolStatsService, { provide: DashboardPage, useFactory: () => new DashboardPage() }],
 })
