@@ -20,14 +20,24 @@ export class EmbeddedSimulator implements OnApplicationShutdown {
     });
     await simulator.start();
     const embedded = new EmbeddedSimulator(simulator);
-    embedded.logger.warn(
-      config.simulator.production
-        ? `LLM_SIMULATOR=on with NODE_ENV=production: the embedded upstream simulator answers at ${simulator.origin}; ` +
-            `every response carries x-llm-simulator: on and /health/ready reports it. Its answers are extractive stand-ins, not a model's.`
-        : `No provider configured (OPENAI_API_KEY, ANTHROPIC_API_KEY, LLM_UPSTREAMS) or LLM_SIMULATOR=on: routing to the embedded ` +
-            `upstream simulator at ${simulator.origin} over real sockets. Its answers are extractive stand-ins, not a model's.`,
-    );
+    embedded.logger.warn(EmbeddedSimulator.bootMessage(config, simulator.origin));
     return embedded;
+  }
+
+  /** What is true at boot: the simulator alone (no provider), or beside the providers because LLM_SIMULATOR=on. */
+  static bootMessage(config: LlmConfig, origin: string): string {
+    const stand = "Its answers are extractive stand-ins, not a model's.";
+    if (config.simulator.production) {
+      return `LLM_SIMULATOR=on with NODE_ENV=production: the embedded upstream simulator answers at ${origin}; ` +
+        `every response carries x-llm-simulator: on and /health/ready reports it. ${stand}`;
+    }
+    const providers = config.upstreams.filter((upstream) => !upstream.embedded).map((upstream) => upstream.name);
+    if (providers.length > 0) {
+      return `LLM_SIMULATOR=on: the embedded upstream simulator answers at ${origin} as upstreams simulator and simulator-anthropic, ` +
+        `beside the configured providers (${providers.join(', ')}); the default upstream is ${config.defaultUpstream}. ${stand}`;
+    }
+    return `No provider configured (OPENAI_API_KEY, ANTHROPIC_API_KEY, LLM_UPSTREAMS): routing to the embedded upstream simulator ` +
+      `at ${origin} over real sockets. ${stand}`;
   }
 
   async onApplicationShutdown(): Promise<void> {

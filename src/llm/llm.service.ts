@@ -123,7 +123,7 @@ export class LlmService {
     const codec = CODECS[upstream.wire];
     const call = codec.encodeChat(request, model, true);
     const hold = await this.reserveChat(upstream.name, model, request);
-    const { body, failure, maxEventBytes } = await releasedOnFailure(hold, () =>
+    const { body, failure, maxEventBytes, released } = await releasedOnFailure(hold, () =>
       this.client.stream(upstream, { ...call, headers: (key) => codec.headers(key), signal: options.signal }),
     );
     const decoder = codec.streamDecoder(model);
@@ -149,10 +149,12 @@ export class LlmService {
       } catch (error) {
         throw failure(error);
       } finally {
-        // Complete: drain the last bytes so the socket returns to the pool. Otherwise
-        // (caller gone, error): destroy it, which aborts the upstream generation.
+        // Complete: drain the last bytes so the socket returns to the pool, and only then let the caller's
+        // response end: a caller that sends its next request at once must find this socket free, not open
+        // another. Otherwise (caller gone, error, or the upstream never ending the body): destroy it, which
+        // aborts the upstream generation.
         if (decoder.done) body.resume();
-        else body.destroy();
+        if (!decoder.done || !(await settlesWithin(released, RELEASE_WAIT_MS))) body.destroy();
         // A stream cut short still cost what was generated: estimate it (a chunk is about a token) rather than record nothing.
         const checked = settle();
         await hold.settle(checked.usage, checked.estimated);
@@ -179,6 +181,15 @@ export class LlmService {
     await hold.settle(checked.usage, checked.estimated);
     return response;
   }
+}
+
+// How long a stream whose last event has arrived may take to end its body (the chunked terminator, usually
+// in the same or the next packet) before it is cut: its socket is then closed rather than reused.
+const RELEASE_WAIT_MS = 1_000;
+
+async function settlesWithin(promise: Promise<void>, ms: number): Promise<boolean> {
+  const timeout = AbortSignal.timeout(ms);
+  return Promise.race([promise.then(() => true), new Promise<boolean>((resolve) => timeout.addEventListener('abort', () => resolve(false), { once: true }))]);
 }
 
 /** A call that failed before the upstream gave a usable answer is not charged: its budget hold ends with it. */

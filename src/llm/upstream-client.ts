@@ -41,6 +41,8 @@ export interface UpstreamStream {
   failure(error: unknown): LlmException;
   /** The bound on one SSE event (LLM_MAX_SSE_EVENT_BYTES), for the reader of `body`. */
   maxEventBytes: number;
+  /** Resolves once the upstream body has closed and the slot is free: after a whole body, its socket is back in the pool. */
+  released: Promise<void>;
 }
 
 type ResponseType = 'json' | 'stream';
@@ -123,7 +125,9 @@ export class UpstreamClient {
       failure ??= kind;
       return describeFailure(pool, kind, error);
     };
-    return { body, failure: describe, maxEventBytes: pool.settings.maxSseEventBytes };
+    // Registered after the handler above, so it resolves once end() has freed the slot.
+    const released = new Promise<void>((resolve) => upstreamBody.once('close', () => resolve()));
+    return { body, failure: describe, maxEventBytes: pool.settings.maxSseEventBytes, released };
   }
 
   /** Attempts until one answers 2xx, or no retry is left: then throws what the caller should see. */

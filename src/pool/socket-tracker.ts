@@ -40,10 +40,15 @@ export function trackSockets(
 ): SocketTracker {
   const states = new WeakMap<Socket, SocketState>();
   const isIdle = (socket: Socket) => Object.values(agent.freeSockets).some((list) => list?.includes(socket));
-  // We ended the request (caller gone, deadline): its request or response was destroyed before the socket.
+  const exchangeOn = (socket: Socket) =>
+    (socket as Socket & { _httpMessage?: ClientRequest & { res?: { destroyed: boolean; complete: boolean } } })._httpMessage;
+  // The response arrived whole: a close now (the server's `Connection: close`) cuts nothing short.
+  const answered = (socket: Socket) => Boolean(exchangeOn(socket)?.res?.complete);
+  // We ended the request (caller gone, deadline): its request or response was destroyed before it was complete.
+  // A response read to its end is destroyed too (autoDestroy), and must not pass for an abort.
   const abortedByUs = (socket: Socket) => {
-    const req = (socket as Socket & { _httpMessage?: ClientRequest & { res?: { destroyed: boolean } } })._httpMessage;
-    return Boolean(req && (req.destroyed || req.res?.destroyed));
+    const req = exchangeOn(socket);
+    return Boolean(req && !req.res?.complete && (req.destroyed || req.res?.destroyed));
   };
   const tag = (socket: Socket, reason: CloseReason) => {
     const state = states.get(socket);
@@ -80,7 +85,9 @@ export function trackSockets(
     socket.once('close', () => {
       if (!connected) return; // never reached the upstream: counted as a connect error, not a close
       const busy = Boolean((socket as Socket & { _httpMessage?: unknown })._httpMessage);
-      const reason = state.reason ?? (abortedByUs(socket) ? 'aborted' : busy ? 'error' : opts.maxKeepAlive > 0 ? 'server_closed' : 'keepalive_limit');
+      const reason =
+        state.reason ??
+        (abortedByUs(socket) ? 'aborted' : answered(socket) ? 'server_closed' : busy ? 'error' : opts.maxKeepAlive > 0 ? 'server_closed' : 'keepalive_limit');
       counters.closedByReason[reason]++;
     });
     return socket;

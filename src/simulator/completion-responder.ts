@@ -16,6 +16,8 @@ export interface ReplyTiming {
   stallMs?: number;
   /** After this many tokens, send this error event and end the stream. */
   streamError?: { afterTokens: number; event: string };
+  /** Wait this long between the last event and the end of the body. */
+  endDelayMs?: number;
 }
 
 /**
@@ -79,6 +81,10 @@ async function streamTokens(response: ServerResponse, wire: WireFormat, reply: G
 
   for (const event of wire.streamTail(reply)) {
     if (!(await writeEvent(response, event, signal))) return;
+  }
+  if (timing.endDelayMs) {
+    await pause(timing.endDelayMs, signal);
+    if (signal.aborted) return;
   }
   response.end();
 }

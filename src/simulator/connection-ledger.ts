@@ -146,6 +146,11 @@ export class ConnectionLedger {
     this.counts.maxRequestsPerConnection = Math.max(this.counts.maxRequestsPerConnection, connection.requests);
   }
 
+  /** The LLM requests this connection has carried so far. */
+  requestsOn(socket: Socket): number {
+    return this.byTransport.get(socket)?.requests ?? 0;
+  }
+
   /** Its response finished or was abandoned: the socket may now be idle. */
   requestEnded(socket: Socket): void {
     const connection = this.byTransport.get(socket);

@@ -15,6 +15,11 @@ export interface FaultOptions {
   stallAfterTokens?: number;
   /** ... for this long, then continue; default forever (until the client closes). */
   stallMs?: number;
+  /**
+   * Streaming: after the last event, wait this long before ending the body, so its chunked terminator
+   * comes in a later packet (as uvicorn and nginx often send it): the stream is complete before the body is.
+   */
+  streamEndDelayMs?: number;
   /** Replace the generated answer text with this (e.g. malformed JSON). */
   replyText?: string;
   /** Answer with a call to this tool (the wire's tool_use / tool_calls, streamed as argument deltas) instead of text. */
@@ -53,6 +58,7 @@ const FIELDS: Record<keyof FaultOptions, FieldKind> = {
   stallBeforeHeadersMs: 'duration',
   stallAfterTokens: 'count',
   stallMs: 'duration',
+  streamEndDelayMs: 'duration',
   replyText: 'string',
   toolCall: 'object',
   path: 'string',

@@ -39,6 +39,8 @@ export interface SimulatorOptions {
   apiKeys?: string[];
   /** Default 256. */
   embeddingDimensions?: number;
+  /** Answer `Connection: close` on a connection's Nth request and close it, as nginx's `keepalive_requests` does; default unlimited. */
+  maxRequestsPerConnection?: number;
 }
 
 export type TimingOptions = Required<Pick<SimulatorOptions, 'ttftMs' | 'tokensPerSecond' | 'latencyMs' | 'keepAliveTimeoutMs'>>;
@@ -115,6 +117,7 @@ export class UpstreamSimulator {
   private readonly tls: boolean;
   private readonly apiKeys?: ReadonlySet<string>;
   private readonly embeddingDimensions: number;
+  private readonly maxRequestsPerConnection?: number;
   private currentTiming: TimingOptions;
   private readonly ledger: ConnectionLedger;
   private readonly faults = new FaultPlan();
@@ -142,6 +145,7 @@ export class UpstreamSimulator {
     this.tls = options.tls ?? false;
     this.apiKeys = options.apiKeys ? new Set(options.apiKeys) : undefined;
     this.embeddingDimensions = options.embeddingDimensions ?? 256;
+    this.maxRequestsPerConnection = options.maxRequestsPerConnection;
     this.currentTiming = {
       ttftMs: options.ttftMs ?? 0,
       tokensPerSecond: options.tokensPerSecond ?? 0,
@@ -287,6 +291,8 @@ export class UpstreamSimulator {
       if (this.received.length > 256) this.received.shift();
       this.counts.requests++;
       this.counts.requestsByPath[path] = (this.counts.requestsByPath[path] ?? 0) + 1;
+      // Node's server closes the connection once a response that says so has ended.
+      if (this.maxRequestsPerConnection && this.ledger.requestsOn(socket) >= this.maxRequestsPerConnection) response.setHeader('connection', 'close');
       this.inFlight.add(response);
       this.counts.peakInFlight = Math.max(this.counts.peakInFlight, this.inFlight.size);
     }
@@ -377,6 +383,7 @@ export class UpstreamSimulator {
       tokensPerSecond: timing.tokensPerSecond,
       stallAfterTokens: fault?.stallAfterTokens,
       stallMs: fault?.stallMs,
+      endDelayMs: fault?.streamEndDelayMs,
       streamError:
         fault?.streamErrorAfterTokens === undefined
           ? undefined
