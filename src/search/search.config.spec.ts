@@ -19,6 +19,7 @@ describe('search configuration', () => {
         embeddingTimeoutMs: 10_000,
         maxDocuments: 100_000,
         sampleCorpus: true,
+        schemaTimeoutMs: 1_000,
       },
     });
   });
@@ -31,6 +32,7 @@ describe('search configuration', () => {
       SEARCH_EMBEDDING_TIMEOUT_MS: '2500',
       SEARCH_MAX_DOCUMENTS: '500',
       SEARCH_SAMPLE_CORPUS: 'off',
+      SEARCH_SCHEMA_TIMEOUT_MS: '250',
     });
     expect(config).toEqual({
       dataDir: '/srv/search',
@@ -39,6 +41,7 @@ describe('search configuration', () => {
       embeddingTimeoutMs: 2500,
       maxDocuments: 500,
       sampleCorpus: false,
+      schemaTimeoutMs: 250,
     });
   });
 

@@ -14,6 +14,8 @@ export interface SearchConfig {
   maxDocuments: number;
   /** Seed the bundled sample corpus when no index file exists yet. */
   sampleCorpus: boolean;
+  /** Hard limit on checking one model reply against a caller's JSON Schema (on a worker thread). */
+  schemaTimeoutMs: number;
 }
 
 export function parseSearchEnv(env: EnvReader): SearchConfig {
@@ -25,6 +27,8 @@ export function parseSearchEnv(env: EnvReader): SearchConfig {
     embeddingTimeoutMs: env.int('SEARCH_EMBEDDING_TIMEOUT_MS', 10_000, 100, 600_000, 'ms'),
     maxDocuments: env.int('SEARCH_MAX_DOCUMENTS', 100_000, 1, 10_000_000, 'documents'),
     sampleCorpus: env.bool('SEARCH_SAMPLE_CORPUS', true),
+    // A legitimate check takes milliseconds; a catastrophic pattern never ends, so the limit only has to tell them apart.
+    schemaTimeoutMs: env.int('SEARCH_SCHEMA_TIMEOUT_MS', 1_000, 10, 60_000, 'ms'),
   };
 }
 

@@ -1,9 +1,11 @@
-import { Injectable } from '@nestjs/common';
-import Ajv, { type ErrorObject, type ValidateFunction } from 'ajv';
+import { Inject, Injectable, type OnModuleDestroy } from '@nestjs/common';
+import Ajv from 'ajv';
 import secureMetaSchema from 'ajv/dist/refs/json-schema-secure.json';
 import { LlmErrorCode, LlmException } from '../common/llm.exception';
 import type { ChatMessage } from '../llm/chat.types';
 import { LlmService } from '../llm/llm.service';
+import { InvalidSchema, SchemaChecker, SchemaCheckTimeout, type SchemaError } from './schema-check/schema-checker';
+import { searchConfig, type SearchConfig } from './search.config';
 import { SearchService } from './search.service';
 import type { SearchHit, SearchMode, SearchRequest } from './search.types';
 
@@ -46,31 +48,44 @@ export interface OutputProblem {
   message: string;
 }
 
-// ajv's meta-schema for schemas that are safe on untrusted data (no unbounded `pattern`,
-// no quadratic `uniqueItems`), minus its `format` rule: formats are not validated here.
+// ajv's meta-schema for schemas that are safe on untrusted data (`pattern` bounded by `maxLength`,
+// no quadratic `uniqueItems`), minus its `format` rule: formats are not validated here. A bound
+// does not stop a backtracking pattern (30 characters can take minutes): the worker's time limit does.
 const { format: _formatsAreIgnored, ...safeDependencies } = secureMetaSchema.dependencies;
 const SAFE_SCHEMA_META = { ...secureMetaSchema, $id: 'llm-service:safe-schema', dependencies: safeDependencies };
+
+/** Checks a parsed reply: the problems found, none when it is valid. */
+type ReplyCheck = (data: unknown) => Promise<OutputProblem[]>;
 
 /**
  * Search, then have the LLM turn the hits into JSON that matches a JSON Schema,
  * validated with ajv; a reply that does not parse or validate is retried once
- * with the problems named, then reported as 502 INVALID_OUTPUT.
+ * with the problems named, then reported as 502 INVALID_OUTPUT. Callers' schemas
+ * run on a worker thread with a time limit (SEARCH_SCHEMA_TIMEOUT_MS).
  */
 @Injectable()
-export class StructuredOutputService {
-  // Compiles only our own schemas; callers' schemas get a fresh Ajv each (see `compile`).
+export class StructuredOutputService implements OnModuleDestroy {
+  // Compiles only our own schemas; callers' schemas are compiled and run on the SchemaChecker's worker.
   private readonly ajv = new Ajv({ allErrors: true, strictTypes: false });
   private readonly validateDefault = this.ajv.compile(DEFAULT_OUTPUT_SCHEMA);
   private readonly isSafeSchema = this.ajv.compile(SAFE_SCHEMA_META);
+  private readonly checker: SchemaChecker;
 
   constructor(
     private readonly search: SearchService,
     private readonly llm: LlmService,
-  ) {}
+    @Inject(searchConfig.KEY) config: SearchConfig,
+  ) {
+    this.checker = new SchemaChecker(config.schemaTimeoutMs);
+  }
+
+  onModuleDestroy(): Promise<void> {
+    return this.checker.close();
+  }
 
   async extract(request: StructuredRequest, options: { signal?: AbortSignal } = {}): Promise<StructuredResult> {
     // Before any search or model call: a bad schema costs the caller nothing but a 400.
-    const validate = request.schema ? this.compile(request.schema) : this.validateDefault;
+    const validate = request.schema ? await this.callerCheck(request.schema) : this.defaultCheck;
     const schema = request.schema ?? DEFAULT_OUTPUT_SCHEMA;
     const found = await this.search.search(request, options);
     const messages: ChatMessage[] = [
@@ -85,7 +100,7 @@ export class StructuredOutputService {
       const result = await this.llm.chat({ model: request.model, messages }, options);
       upstream = result.upstream;
       reply = result.completion.choices[0]?.message.content ?? '';
-      const checked = checkReply(reply, validate);
+      const checked = await checkReply(reply, validate);
       if (checked.ok) {
         return {
           data: checked.data,
@@ -106,24 +121,36 @@ export class StructuredOutputService {
     });
   }
 
+  /** Our own schema, on this thread: it has no pattern. */
+  private readonly defaultCheck: ReplyCheck = async (data) => (this.validateDefault(data) ? [] : (this.validateDefault.errors ?? []).map(describeError));
+
   /**
-   * A caller's schema, compiled by its own Ajv instance: ajv caches every schema it
-   * compiles and refuses a repeated `$id`, so a shared one would grow and conflict.
-   * allErrors is off on purpose: on untrusted data it is ajv's documented DoS risk.
+   * A caller's schema: refused with a 400 when unsafe or unusable, else checked on the worker
+   * thread (compiling alone is some 20 ms of ajv: not for this event loop either).
    */
-  private compile(schema: Record<string, unknown>): ValidateFunction {
-    let validate: ValidateFunction;
-    try {
-      validate = new Ajv({ allErrors: false, strict: false, validateFormats: false, logger: false }).compile(schema);
-    } catch (error) {
-      throw invalidSchema(`schema is not a valid JSON Schema: ${(error as Error).message}`);
-    }
-    if ((validate as { $async?: unknown }).$async) throw invalidSchema('schema must not be $async');
+  private async callerCheck(schema: Record<string, unknown>): Promise<ReplyCheck> {
     if (!this.isSafeSchema(schema)) {
       const why = this.ajv.errorsText(this.isSafeSchema.errors, { dataVar: 'schema' });
       throw invalidSchema(`schema is not safe to run on model output (${why}); add maxLength next to pattern, propertyNames.maxLength next to patternProperties, maxItems next to uniqueItems of objects`);
     }
-    return validate;
+    const schemaJson = JSON.stringify(schema);
+    await this.onWorker(() => this.checker.compile(schemaJson));
+    return async (data) => (await this.onWorker(() => this.checker.check(schemaJson, data))).map(describeError);
+  }
+
+  /** The worker's refusals as the caller's 400s. */
+  private async onWorker<T>(job: () => Promise<T>): Promise<T> {
+    try {
+      return await job();
+    } catch (error) {
+      if (error instanceof InvalidSchema) throw invalidSchema(error.message);
+      if (error instanceof SchemaCheckTimeout) {
+        throw invalidSchema(
+          `schema took longer than ${error.timeoutMs} ms (SEARCH_SCHEMA_TIMEOUT_MS) to check and was stopped; a pattern that backtracks, such as (a+)+ on the model's reply, does that: simplify it`,
+        );
+      }
+      throw error;
+    }
   }
 }
 
@@ -168,7 +195,7 @@ function oneLine(text: string): string {
 type Checked = { ok: true; data: unknown } | { ok: false; problems: OutputProblem[] };
 
 /** Parses the reply (tolerating one Markdown code fence around it) and validates it. */
-export function checkReply(reply: string, validate: ValidateFunction): Checked {
+async function checkReply(reply: string, validate: ReplyCheck): Promise<Checked> {
   const fenced = /^```[a-zA-Z]*\s*\n([\s\S]*?)\n?```$/.exec(reply.trim());
   const json = fenced ? fenced[1] : reply.trim();
   let data: unknown;
@@ -177,11 +204,11 @@ export function checkReply(reply: string, validate: ValidateFunction): Checked {
   } catch (error) {
     return { ok: false, problems: [{ path: '', message: `not valid JSON (${(error as Error).message})` }] };
   }
-  if (validate(data)) return { ok: true, data };
-  return { ok: false, problems: (validate.errors ?? []).map(describeError) };
+  const problems = await validate(data);
+  return problems.length === 0 ? { ok: true, data } : { ok: false, problems };
 }
 
-function describeError(error: ErrorObject): OutputProblem {
+function describeError(error: SchemaError): OutputProblem {
   const extra = error.keyword === 'additionalProperties' ? ` (${String(error.params.additionalProperty)})` : '';
   return { path: error.instancePath, message: `${error.message ?? error.keyword}${extra}` };
 }
