@@ -25,7 +25,9 @@ export class ApiKeyGuard implements CanActivate {
     if (access === 'public') return true;
     const http = context.switchToHttp();
     const request = http.getRequest<FastifyRequest>();
-    const token = bearerToken(request.headers.authorization);
+    // Anthropic's clients (ANTHROPIC_API_KEY) send the key as x-api-key; OpenAI's as a Bearer token.
+    const apiKeyHeader = request.headers['x-api-key'];
+    const token = bearerToken(request.headers.authorization) ?? (typeof apiKeyHeader === 'string' && apiKeyHeader ? apiKeyHeader : undefined);
     const caller = token === undefined ? undefined : this.keys.match(token);
     if (caller) request.caller = caller;
 

@@ -45,7 +45,12 @@ export class ErrorEnvelopeFilter implements ExceptionFilter {
       if (request.exchange) request.exchange.error = error.code;
     }
     if (retryAfterSeconds !== undefined) reply.header('retry-after', String(retryAfterSeconds));
-    reply.status(status).send(body);
+    reply.status(status).send(this.shape(body, status));
+  }
+
+  /** The body as this route's clients read errors; ours is the envelope (AnthropicErrorFilter gives Anthropic's shape). */
+  protected shape(body: unknown, _status: number): unknown {
+    return body;
   }
 
   private describe(exception: unknown): { status: number; body: unknown; retryAfterSeconds?: number } {

@@ -8,6 +8,8 @@ import { EmbeddedSimulator } from './embedded-simulator';
 import { EmbeddingsController } from './embeddings.controller';
 import { ConfigurableModuleClass, LLM_OPTIONS } from './llm.module-definition';
 import { LlmService } from './llm.service';
+import { MessagesController } from './messages/messages.controller';
+import { MessagesService } from './messages/messages.service';
 import { ModelsController } from './models.controller';
 import { ModelsService } from './models.service';
 import { UpstreamClient } from './upstream-client';
@@ -29,7 +31,7 @@ import { UpstreamClient } from './upstream-client';
       timeout: 0,
     }),
   ],
-  controllers: [ChatCompletionsController, EmbeddingsController, ModelsController],
+  controllers: [ChatCompletionsController, EmbeddingsController, ModelsController, MessagesController],
   providers: [
     { provide: EmbeddedSimulator, inject: [LLM_OPTIONS], useFactory: (config: LlmConfig) => EmbeddedSimulator.start(config) },
     {
@@ -41,6 +43,7 @@ import { UpstreamClient } from './upstream-client';
     UpstreamClient,
     LlmService,
     ModelsService,
+    MessagesService,
   ],
   exports: [LlmService, PoolRegistry, UpstreamCatalog],
 })

@@ -185,9 +185,9 @@ export class LlmService {
 
 // How long a stream whose last event has arrived may take to end its body (the chunked terminator, usually
 // in the same or the next packet) before it is cut: its socket is then closed rather than reused.
-const RELEASE_WAIT_MS = 1_000;
+export const RELEASE_WAIT_MS = 1_000;
 
-async function settlesWithin(promise: Promise<void>, ms: number): Promise<boolean> {
+export async function settlesWithin(promise: Promise<void>, ms: number): Promise<boolean> {
   const timeout = AbortSignal.timeout(ms);
   return Promise.race([promise.then(() => true), new Promise<boolean>((resolve) => timeout.addEventListener('abort', () => resolve(false), { once: true }))]);
 }
