@@ -1,5 +1,8 @@
+import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
+import { once } from 'node:events';
+import { join } from 'node:path';
 import { UpstreamSimulator } from '../src/simulator/upstream-simulator';
-import { chat, getJson, postJson, postStream, readSse, startService, routesTo, type RunningService } from './support/service-harness';
+import { chat, eventually, getJson, postJson, postStream, readSse, startService, routesTo, type RunningService } from './support/service-harness';
 
 /**
  * A strictly sequential caller (each request sent once the previous response has ended) must find the
@@ -73,6 +76,37 @@ describe('pool accounting is exact', () => {
       expect(pool.sockets.closedByReason).toMatchObject({ server_closed: 5, aborted: 0, error: 0 });
       expect(pool.requests).toMatchObject({ total: 100, staleSocketRetries: 0, failed: 0 });
       expect(simulator.counters()).toMatchObject({ connections: 5, closedByServer: 5, maxRequestsPerConnection: 20 });
+    });
+  });
+
+  // A server that is not ours: Python's standard library HTTP/1.1 server (threaded), where python3 is installed.
+  const python = spawnSync('python3', ['--version']).status === 0;
+  (python ? describe : describe.skip).each([
+    ['keeps its connections open', 0, 1],
+    ['closes a connection after 20 requests', 20, 5],
+  ])('with a Python http.server upstream that %s', (_, maxRequests, connections) => {
+    let upstream: ChildProcess;
+    let origin: string;
+    let service: RunningService;
+
+    beforeAll(async () => {
+      upstream = spawn('python3', [join(__dirname, 'support/stdlib-upstream.py'), String(maxRequests)], { stdio: ['ignore', 'pipe', 'inherit'] });
+      const [port] = (await once(upstream.stdout!, 'data')) as [Buffer];
+      origin = `http://127.0.0.1:${String(port).trim()}`;
+      service = await startService({ LLM_SIMULATOR: 'off', LLM_UPSTREAMS: `py=${origin}`, LLM_PY_MODEL: 'stdlib-1', LLM_MAX_RETRIES: '0' });
+    });
+    afterAll(async () => {
+      await service?.close();
+      upstream?.kill();
+    });
+
+    it(`100 sequential mixed requests use exactly ${connections} connection(s), every close counted as the server's`, async () => {
+      await sequentially(service, 'py/stdlib-1', 100);
+      const pool = await stats(service, 'py');
+      expect(pool.sockets.created).toBe(connections);
+      expect(pool.requests).toMatchObject({ total: 100, failed: 0, staleSocketRetries: 0, peakInFlight: 1 });
+      expect((await getJson(`${origin}/stats`)).json).toEqual({ connections, requests: 100 });
+      if (maxRequests) await eventually(async () => expect((await stats(service, 'py')).sockets.closedByReason).toMatchObject({ server_closed: connections, aborted: 0, error: 0 }));
     });
   });
 });
