@@ -1,6 +1,6 @@
 import 'reflect-metadata';
 import { Type } from 'class-transformer';
-import { IsObject, IsString, ValidateNested } from 'class-validator';
+import { IsInt, IsObject, IsString, ValidateNested } from 'class-validator';
 import { createValidationPipe, withoutConstructorKeys } from './validation.pipe';
 
 class ItemDto {
@@ -17,6 +17,12 @@ class BodyDto {
   @ValidateNested({ each: true })
   @Type(() => ItemDto)
   items: ItemDto[];
+}
+
+class QueryDto {
+  @Type(() => Number)
+  @IsInt()
+  intervalMs: number;
 }
 
 const transform = (body: unknown) => createValidationPipe().transform(body, { type: 'body', metatype: BodyDto });
@@ -41,6 +47,12 @@ describe('the validation pipe', () => {
     const result = await transform({ constructor: 'x', items: [{ constructor: 'y', name: 'n', data: {} }] });
     expect(result.constructor).toBe(BodyDto);
     expect(result.items[0].constructor).toBe(ItemDto);
+  });
+
+  it('keeps what a DTO converts (a query string number)', async () => {
+    const query = Object.assign(Object.create(null) as object, { intervalMs: '250' });
+    const result = (await createValidationPipe().transform(query, { type: 'query', metatype: QueryDto })) as QueryDto;
+    expect(result.intervalMs).toBe(250);
   });
 
   it('drops own __proto__ keys (a query string can carry one)', async () => {

@@ -53,14 +53,19 @@ export function keepCallerJson<T>(entity: T, raw: unknown): T {
   return entity;
 }
 
-/** DTO instances stay (what class-validator validates nested), with the caller's JSON inside; the rest is the caller's. */
+const isJsonObject = (value: unknown): value is object => typeof value === 'object' && value !== null && !Array.isArray(value);
+
+/**
+ * DTO instances stay (class-validator validates what is nested in them), with the caller's JSON
+ * inside; a plain object is the caller's own; a primitive stays as transformed (`@Type(() => Number)`).
+ */
 function callerValue(current: unknown, raw: unknown): unknown {
   if (isDtoInstance(current)) return keepCallerJson(current, raw);
   if (Array.isArray(current) && Array.isArray(raw) && current.length === raw.length) {
     for (let index = 0; index < current.length; index++) current[index] = callerValue(current[index], raw[index]);
     return current;
   }
-  return raw;
+  return isJsonObject(current) && isJsonObject(raw) ? raw : current;
 }
 
 /**
