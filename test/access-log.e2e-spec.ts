@@ -60,6 +60,9 @@ describe('access log: one JSON line per request, fields present, no secrets', ()
       SEARCH_SAMPLE_CORPUS: 'false',
       LOG_FORMAT: 'json',
       LOG_LEVEL: 'info',
+      // After a caller abandons a stream, app.close() waits out the inbound keep-alive (63 s at the default 65 s,
+      // with or without the access log; a separate shutdown defect): keep it short so afterAll ends in time.
+      SERVICE_KEEPALIVE_TIMEOUT_MS: '2000',
     }));
   });
 
@@ -140,6 +143,8 @@ describe('access log: one JSON line per request, fields present, no secrets', ()
     controller.abort();
     simulator.configure({ tokensPerSecond: 0 });
     expect(await lineOf('access-abandoned')).toMatchObject({ status: 200, aborted: true, upstream: 'sim' });
+    // The upstream call ends with the caller: the simulator saw it aborted.
+    await eventually(() => expect(simulator.counters().abortedByClient).toBeGreaterThanOrEqual(1));
   });
 
   it('never logs a caller key, the provider key, a query token or the prompt; every line is one JSON object', () => {
