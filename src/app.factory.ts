@@ -80,7 +80,14 @@ export async function createApp(options: AppModuleOptions & { logger?: false } =
   observeRequests(app, { simulatorInProduction: app.get<LlmConfig>(llmConfig.KEY).simulator.production, logger: logger || undefined });
   trackInFlight(app);
   scrubResponses(app);
-  await app.init();
+  try {
+    await app.init();
+  } catch (error) {
+    // A half-started app holds what its modules opened (the simulator, pools, timers): let them go, so a
+    // failed boot exits instead of lingering.
+    await app.close().catch(() => undefined);
+    throw error;
+  }
   return app;
 }
 
