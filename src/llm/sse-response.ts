@@ -1,9 +1,9 @@
 import { Logger } from '@nestjs/common';
 import { Readable } from 'node:stream';
 import { errorEnvelope } from '../common/error-envelope';
-import { LlmException } from '../common/llm.exception';
+import { LlmErrorCode, LlmException } from '../common/llm.exception';
 import { redact, redactSecrets } from '../common/redact';
-import { currentExchange } from '../observability/request-exchange';
+import { currentExchange, type RequestExchange } from '../observability/request-exchange';
 
 export const SSE_HEADERS = {
   'content-type': 'text/event-stream; charset=utf-8',
@@ -48,7 +48,7 @@ export function sseResponse<T>(items: AsyncIterable<T>, options: SseOptions<T> =
       }
       if (options.done) yield `data: ${options.done}\n\n`;
     } catch (error) {
-      const envelope = envelopeOf(error);
+      const envelope = envelopeOf(error, exchange);
       if (exchange) {
         // The ids to quote: ours, and the upstream's for the answer that failed (its logs, its support).
         envelope.error.request_id = exchange.id;
@@ -64,12 +64,15 @@ export function sseResponse<T>(items: AsyncIterable<T>, options: SseOptions<T> =
   return readable;
 }
 
-function envelopeOf(error: unknown) {
+/** The error event's envelope; the failure is logged here, once (the caller leaving is no failure: the access log notes it). */
+function envelopeOf(error: unknown, exchange: RequestExchange | undefined) {
+  const ids = { request_id: exchange?.id, upstream_request_id: exchange?.upstreamRequestId };
   if (error instanceof LlmException) {
     const { upstream, details } = error.options;
+    if (error.code !== LlmErrorCode.CLIENT_CLOSED) logger.warn({ event: 'stream_error', upstream: upstream ?? exchange?.upstream, code: error.code, reason: error.message, ...ids });
     return errorEnvelope(error.status, error.code, error.message, { upstream, details });
   }
-  logger.error(error instanceof Error ? (error.stack ?? error.message) : String(error));
+  logger.error({ event: 'stream_error', upstream: exchange?.upstream, code: 'INTERNAL_ERROR', reason: error instanceof Error ? error.message : String(error), ...ids }, error instanceof Error ? error.stack : undefined);
   return errorEnvelope(500, 'INTERNAL_ERROR', 'the stream failed');
 }
 

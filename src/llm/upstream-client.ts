@@ -1,7 +1,7 @@
 import { pipeline, type Readable } from 'node:stream';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { HttpService } from '@nestjs/axios';
-import { Injectable } from '@nestjs/common';
+import { Injectable, Logger } from '@nestjs/common';
 import type { AxiosError, AxiosResponse } from 'axios';
 import { LlmErrorCode, LlmException } from '../common/llm.exception';
 import type { UpstreamConfig } from '../config/llm.config';
@@ -75,6 +75,8 @@ const RETRYABLE_FAILURES = new Set<ErrorKind>(['connect_refused', 'connect_timeo
  */
 @Injectable()
 export class UpstreamClient {
+  private readonly logger = new Logger('UpstreamClient');
+
   constructor(
     private readonly http: HttpService,
     private readonly pools: PoolRegistry,
@@ -189,9 +191,12 @@ export class UpstreamClient {
         } else {
           pool.recordFailure(response.status >= 500 ? 'http_5xx' : 'http_4xx');
           failure = upstreamHttpError(pool, response.status, body, response.headers);
-          if (response.status >= 500) pool.circuit.failure(`HTTP ${response.status}`);
-          else pool.circuit.success(); // it answered: the upstream is up, whatever it thought of the request
           retry = this.planHttpRetry(pool, key, response, retries, deadlineAt);
+          if (response.status >= 500) {
+            // Logged here, once per answer: the caller's error (or the retry's success) does not say the upstream failed.
+            this.logUpstreamError(pool, response.status, failure, retry !== undefined);
+            pool.circuit.failure(`HTTP ${response.status}`);
+          } else pool.circuit.success(); // it answered: the upstream is up, whatever it thought of the request
         }
       } catch (error) {
         const kind = classifyFailure(error, timers.reason());
@@ -226,6 +231,20 @@ export class UpstreamClient {
         }
       }
     }
+  }
+
+  private logUpstreamError(pool: UpstreamPool, status: number, failure: LlmException, retrying: boolean): void {
+    const exchange = currentExchange();
+    this.logger.warn({
+      event: 'upstream_5xx',
+      upstream: pool.name,
+      status,
+      // The upstream's own message, already scrubbed of keys (upstreamHttpError).
+      reason: failure.message,
+      retrying,
+      request_id: exchange?.id,
+      upstream_request_id: exchange?.upstreamRequestId,
+    });
   }
 
   private giveUp(pool: UpstreamPool, error: LlmException): LlmException {

@@ -1,5 +1,8 @@
 export type CircuitState = 'closed' | 'open' | 'half_open';
 
+/** A change of state and why: told once, as it happens, by the breaker that made it. */
+export type CircuitTransition = (from: CircuitState, to: CircuitState, reason: string) => void;
+
 export type CircuitDecision = { allowed: true; probe: boolean } | { allowed: false; retryAfterMs: number };
 
 /**
@@ -18,12 +21,14 @@ export class CircuitBreaker {
   constructor(
     private readonly threshold: number,
     private readonly openMs: number,
+    private readonly onTransition?: CircuitTransition,
   ) {}
 
   get state(): CircuitState {
     if (this.current === 'open' && Date.now() - this.openedAt >= this.openMs) {
       this.current = 'half_open';
       this.transitions.halfOpened++;
+      this.onTransition?.('open', 'half_open', `open for ${this.openMs} ms: the next call probes the upstream`);
     }
     return this.current;
   }
@@ -51,8 +56,10 @@ export class CircuitBreaker {
     this.failures = 0;
     this.probing = false;
     if (this.current !== 'closed') {
+      const from = this.current;
       this.current = 'closed';
       this.transitions.closed++;
+      this.onTransition?.(from, 'closed', 'a call succeeded');
     }
   }
 
@@ -61,9 +68,15 @@ export class CircuitBreaker {
     this.lastFailure = reason;
     this.probing = false;
     if (this.current === 'half_open' || (this.current === 'closed' && this.failures >= this.threshold)) {
+      const from = this.current;
       this.current = 'open';
       this.openedAt = Date.now();
       this.transitions.opened++;
+      this.onTransition?.(
+        from,
+        'open',
+        from === 'half_open' ? `the probe failed: ${reason}` : `${this.failures} consecutive failures, the last: ${reason}`,
+      );
     }
   }
 

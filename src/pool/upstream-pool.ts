@@ -1,4 +1,5 @@
 import { createSecureContext, rootCertificates } from 'node:tls';
+import { Logger } from '@nestjs/common';
 import { HttpAgent, HttpsAgent } from 'agentkeepalive';
 import type { PoolSettings, UpstreamConfig } from '../config/llm.config';
 import { AdmissionGate, GateRejection } from './admission-gate';
@@ -8,6 +9,9 @@ import { LatencyWindow } from './latency-window';
 import { PoolCounters, type ErrorKind } from './pool-counters';
 import type { PoolSnapshot } from './pool-snapshot';
 import { trackSockets, type SocketTracker } from './socket-tracker';
+import { currentExchange } from '../observability/request-exchange';
+
+const circuitLog = new Logger('Circuit');
 
 /** A slot on the upstream, held for the whole request (streamed body included). */
 export interface Lease {
@@ -77,7 +81,10 @@ export class UpstreamPool {
       : new HttpAgent(options);
     this.sockets = trackSockets(this.agent, this.counters, { ...settings, tls });
     this.gate = new AdmissionGate(settings.maxConnections, settings.maxQueue, settings.poolTimeoutMs);
-    this.circuit = new CircuitBreaker(settings.circuitFailureThreshold, settings.circuitOpenMs);
+    this.circuit = new CircuitBreaker(settings.circuitFailureThreshold, settings.circuitOpenMs, (from, to, reason) =>
+      // Within the call that caused it (the request's id), or a stats read noticing the open period is over (none).
+      circuitLog.warn({ event: 'circuit_transition', upstream: this.name, from, to, reason, request_id: currentExchange()?.id }),
+    );
     this.keys = new ApiKeyPool(upstream.name, upstream.apiKeys, settings);
   }
 
