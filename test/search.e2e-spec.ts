@@ -1,8 +1,9 @@
-import { mkdtemp, readFile, rm } from 'node:fs/promises';
+import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { ConfigValidationError } from '../src/config/env-reader';
 import { DocumentIndex } from '../src/search/index/document-index';
+import { readIndexedIds } from '../src/search/index/journal-store';
 import { UpstreamSimulator } from '../src/simulator/upstream-simulator';
 import { getJson, postJson, requestJson, routesTo, startService, type RunningService } from './support/service-harness';
 
@@ -15,17 +16,14 @@ const CORPUS = [
   { id: 'kv', title: 'KV cache', text: 'The key value cache stores attention keys so each new token costs one decoding step.', metadata: { topic: 'llm', lang: 'en', year: 2024 } },
 ];
 
-const DOCUMENT_ID_LINE = /"id":"([^"]+)"/;
-
 async function deleteJson(url: string) {
   const { status, json } = await requestJson('DELETE', url);
   return { status, json };
 }
 
-/** The ids in the index file, read straight from disk. */
+/** The ids in the index files (snapshot and journal), read straight from disk by a reader of its own. */
 async function idsOnDisk(dataDir: string): Promise<string[]> {
-  const lines = (await readFile(join(dataDir, 'index.jsonl'), 'utf8')).split('\n').filter(Boolean);
-  return lines.slice(1).map((line) => DOCUMENT_ID_LINE.exec(line)![1]);
+  return readIndexedIds(dataDir);
 }
 
 describe('search', () => {

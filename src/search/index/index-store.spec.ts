@@ -5,6 +5,13 @@ import type { StoredDocument } from '../search.types';
 import { IndexFileError, IndexStore, writeFully } from './index-store';
 import { normalize } from './vector-index';
 
+/** The whole snapshot, collected (the store itself hands documents over one by one). */
+async function loadAll(store: IndexStore) {
+  const documents: StoredDocument[] = [];
+  const info = await store.load((document) => documents.push(document));
+  return info && { ...info, documents };
+}
+
 describe('IndexStore', () => {
   let dir: string;
   let store: IndexStore;
@@ -25,13 +32,14 @@ describe('IndexStore', () => {
 
   it('creates its directory and finds no index there at first', async () => {
     expect(await readdir(dir)).toEqual([]);
-    expect(await store.load()).toBeUndefined();
+    expect(await loadAll(store)).toBeUndefined();
   });
 
   it('loads exactly what it saved: documents, metadata types and float32 vectors', async () => {
-    await store.save(documents, 'sim/sim-embed-1');
-    const loaded = await store.load();
+    await store.save(documents, 'sim/sim-embed-1', 3);
+    const loaded = await loadAll(store);
     expect(loaded?.embeddingModel).toBe('sim/sim-embed-1');
+    expect(loaded).toMatchObject({ version: 2, journal: 3 });
     expect(loaded?.documents).toEqual(documents);
     expect(loaded?.documents[1].vector).toBeInstanceOf(Float32Array);
     expect(Array.from(loaded!.documents[1].vector!)).toEqual([0.6000000238418579, 0.800000011920929, 0]);
@@ -40,34 +48,41 @@ describe('IndexStore', () => {
 
   it('round-trips an index larger than one write chunk', async () => {
     const many = Array.from({ length: 300 }, (_, i) => ({ id: `d${i}`, text: `document ${i} `.repeat(400), metadata: { i } }));
-    await store.save(many, undefined);
-    const loaded = await store.load();
+    await store.save(many, undefined, 0);
+    const loaded = await loadAll(store);
     expect(loaded?.embeddingModel).toBeNull();
     expect(loaded?.documents).toEqual(many);
   });
 
   it('keeps the previous file whole when a save fails midway, and leaves no temp file', async () => {
-    await store.save(documents, undefined);
+    await store.save(documents, undefined, 0);
     const before = await readFile(store.file, 'utf8');
     // JSON cannot encode a BigInt: serialising the second document throws after the first was written.
     const poisoned = [documents[0], { id: 'x', text: 't', metadata: { n: 1n as unknown as number } }];
-    await expect(store.save(poisoned, undefined)).rejects.toThrow(/BigInt/);
+    await expect(store.save(poisoned, undefined, 0)).rejects.toThrow(/BigInt/);
     expect(await readFile(store.file, 'utf8')).toBe(before);
     expect(await readdir(dir)).toEqual(['index.jsonl']);
   });
 
   it('removes temp files a crashed process left behind, not those of a live one', async () => {
-    await store.save(documents, undefined);
+    await store.save(documents, undefined, 0);
     const deadPid = 2 ** 22 + 1; // above Linux's pid_max: never a running process
     await writeFile(join(dir, `index.jsonl.${deadPid}.abc.tmp`), '{"half": ');
     await writeFile(join(dir, `index.jsonl.${process.pid}.def.tmp`), '{"being written": ');
     await writeFile(join(dir, 'unrelated.txt'), 'keep me');
     await store.prepare();
     expect((await readdir(dir)).sort()).toEqual(['index.jsonl', `index.jsonl.${process.pid}.def.tmp`, 'unrelated.txt']);
-    expect((await store.load())?.documents).toHaveLength(2);
+    expect((await loadAll(store))?.documents).toHaveLength(2);
+  });
+
+  it('loads a version 1 index (before journals) as continued by journal generation 0', async () => {
+    await writeFile(store.file, '{"format":"llm-service.search-index","version":1,"savedAt":"x","embeddingModel":null,"documents":1}\n{"id":"a","text":"t","metadata":{}}\n');
+    expect(await loadAll(store)).toMatchObject({ version: 1, journal: 0, documents: [{ id: 'a', text: 't', metadata: {} }] });
   });
 
   it.each([
+    ['a version 2 header without its journal generation', '{"format":"llm-service.search-index","version":2,"savedAt":"x","embeddingModel":null,"documents":0}\n', /malformed header/],
+    ['a last line without its newline', '{"format":"llm-service.search-index","version":2,"savedAt":"x","embeddingModel":null,"documents":1,"journal":0}\n{"id":"a","te', /ends in the middle of a line/],
     ['not JSON', 'garbage\n', /\(line 1\): Unexpected token/],
     ['a foreign file', '{"hello":"world"}\n', /expected a "llm-service.search-index" header/],
     ['a malformed document', '{"format":"llm-service.search-index","version":1,"savedAt":"x","embeddingModel":null,"documents":1}\n{"id":5}\n', /\(line 2\): malformed document/],
@@ -75,7 +90,7 @@ describe('IndexStore', () => {
     ['an empty file', '', /the file is empty/],
   ])('refuses %s rather than start empty over it', async (_, content, message) => {
     await writeFile(store.file, content);
-    const failure = store.load();
+    const failure = loadAll(store);
     await expect(failure).rejects.toBeInstanceOf(IndexFileError);
     await expect(failure).rejects.toThrow(message);
   });

@@ -1,26 +1,37 @@
 import { randomUUID } from 'node:crypto';
-import { mkdir, open, readdir, rename, unlink, type FileHandle } from 'node:fs/promises';
+import { mkdir, open, readdir, rename, unlink } from 'node:fs/promises';
 import { join } from 'node:path';
-import { createInterface } from 'node:readline';
 import type { DocumentMetadata, StoredDocument } from '../search.types';
+import { readLines, writeFully } from './journal';
+
+export { writeFully };
 
 const FORMAT = 'llm-service.search-index';
-const VERSION = 1;
+/** 1: the whole index, rewritten by every write. 2: a snapshot the journal files from `journal` on continue. */
+const VERSION = 2;
 // Large enough that a write is a few syscalls per megabyte, small enough not to double the heap.
 const WRITE_CHUNK_CHARS = 1 << 20;
 
 interface IndexFileHeader {
   format: typeof FORMAT;
-  version: typeof VERSION;
+  version: 1 | 2;
   savedAt: string;
   /** The model the vectors came from; vectors of another model are dropped at load. */
   embeddingModel: string | null;
   documents: number;
+  /** Version 2: the first journal generation to replay on top of this snapshot. */
+  journal?: number;
 }
 
-export interface LoadedIndex {
+/** What a snapshot said about itself, once its documents were handed over. */
+export interface SnapshotInfo {
   embeddingModel: string | null;
-  documents: StoredDocument[];
+  documents: number;
+  /** The first journal generation that continues it; 0 for a version 1 file (it predates journals). */
+  journal: number;
+  version: 1 | 2;
+  /** Its size on disk. */
+  bytes: number;
 }
 
 /** The index file is unreadable: the boot stops rather than overwrite what may be someone's only copy. */
@@ -44,11 +55,12 @@ export class IndexReplacedError extends Error {
 }
 
 /**
- * The index on disk: JSON lines (a header, then one document per line, vectors
+ * The snapshot on disk: JSON lines (a header, then one document per line, vectors
  * as base64 float32), so it loads as a stream and is rebuilt into BM25 at boot.
- * Every save replaces the file atomically: temp file in the same directory,
- * fsync, rename over the old one, fsync the directory. A crash leaves the old
- * file or the new one, never a mix.
+ * A save replaces the file atomically: temp file in the same directory, fsync,
+ * rename over the old one, fsync the directory. A crash leaves the old file or
+ * the new one, never a mix. The writes since the snapshot are in the journal
+ * (journal-store.ts); the snapshot is rewritten only when the journal is compacted.
  */
 export class IndexStore {
   readonly file: string;
@@ -77,8 +89,11 @@ export class IndexStore {
     await unlink(probe);
   }
 
-  /** The saved index, or undefined when there is none yet. */
-  async load(): Promise<LoadedIndex | undefined> {
+  /**
+   * Hands each saved document to `onDocument` as it is read (the documents are never all
+   * in an array as well as in the index), then says what the snapshot was; undefined when there is none.
+   */
+  async load(onDocument: (document: StoredDocument, embeddingModel: string | null) => void): Promise<SnapshotInfo | undefined> {
     let handle;
     try {
       handle = await open(this.file, 'r');
@@ -86,42 +101,49 @@ export class IndexStore {
       if ((error as NodeJS.ErrnoException).code === 'ENOENT') return undefined;
       throw error;
     }
-    const lines = createInterface({ input: handle.createReadStream({ encoding: 'utf8', autoClose: false }), crlfDelay: Infinity });
     let header: IndexFileHeader | undefined;
-    const documents: StoredDocument[] = [];
+    let documents = 0;
     let lineNumber = 0;
+    let bytes = 0;
     try {
-      for await (const line of lines) {
-        lineNumber++;
-        if (line.length === 0) continue;
+      const tail = await readLines(handle, (line, number, end) => {
+        lineNumber = number;
+        bytes = end;
+        if (line.length === 0) return;
         let value: unknown;
         try {
-          value = JSON.parse(line);
+          value = JSON.parse(line.toString('utf8'));
         } catch (error) {
           throw new IndexFileError(this.file, lineNumber, (error as Error).message);
         }
         if (!header) header = this.parseHeader(value, lineNumber);
-        else documents.push(this.parseDocument(value, lineNumber));
-      }
+        else {
+          onDocument(parseDocument(value, (reason) => new IndexFileError(this.file, lineNumber, reason)), header.embeddingModel);
+          documents++;
+        }
+      });
+      // Written whole by a rename, so a line without its newline is damage, not a crash's torn tail.
+      if (tail.length > 0) throw new IndexFileError(this.file, lineNumber + 1, 'the file ends in the middle of a line');
     } finally {
-      lines.close();
       await handle.close();
     }
     if (!header) throw new IndexFileError(this.file, lineNumber, 'the file is empty');
-    if (header.documents !== documents.length) {
-      throw new IndexFileError(this.file, lineNumber, `the header promises ${header.documents} documents, the file holds ${documents.length}`);
+    if (header.documents !== documents) {
+      throw new IndexFileError(this.file, lineNumber, `the header promises ${header.documents} documents, the file holds ${documents}`);
     }
-    return { embeddingModel: header.embeddingModel, documents };
+    return { embeddingModel: header.embeddingModel, documents, journal: header.journal ?? 0, version: header.version, bytes };
   }
 
   /**
-   * Replaces the saved index with exactly these documents; resolves once they are on disk.
-   * On failure the previous file is still the index, except after an IndexReplacedError:
-   * then the new file has taken its place, but that rename may not survive a crash.
+   * Replaces the snapshot with exactly these documents, continued by journal generation
+   * `journal`; resolves with its size once it is on disk. On failure the previous file is
+   * still the snapshot, except after an IndexReplacedError: then the new file has taken its
+   * place, but that rename may not survive a crash.
    */
-  async save(documents: readonly StoredDocument[], embeddingModel: string | undefined): Promise<void> {
+  async save(documents: readonly StoredDocument[], embeddingModel: string | undefined, journal: number): Promise<number> {
     const temp = this.tempPath();
     const handle = await open(temp, 'wx', 0o600);
+    let written = 0;
     try {
       const header: IndexFileHeader = {
         format: FORMAT,
@@ -129,8 +151,8 @@ export class IndexStore {
         savedAt: new Date().toISOString(),
         embeddingModel: embeddingModel ?? null,
         documents: documents.length,
+        journal,
       };
-      let written = 0;
       const flush = async (text: string) => {
         const bytes = Buffer.from(text, 'utf8');
         await writeFully(handle, bytes);
@@ -166,6 +188,7 @@ export class IndexStore {
     } catch (error) {
       throw new IndexReplacedError(error);
     }
+    return written;
   }
 
   /** A temp file name that says which process writes it, so `prepare` knows which are abandoned. */
@@ -176,47 +199,35 @@ export class IndexStore {
   private parseHeader(value: unknown, line: number): IndexFileHeader {
     const header = value as Partial<IndexFileHeader> | null;
     if (header?.format !== FORMAT) throw new IndexFileError(this.file, line, `expected a "${FORMAT}" header`);
-    if (header.version !== VERSION) throw new IndexFileError(this.file, line, `unsupported version ${String(header.version)}`);
-    if (!Number.isSafeInteger(header.documents) || (header.embeddingModel !== null && typeof header.embeddingModel !== 'string')) {
+    if (header.version !== 1 && header.version !== 2) throw new IndexFileError(this.file, line, `unsupported version ${String(header.version)}`);
+    const journalValid = header.version === 1 ? header.journal === undefined : Number.isSafeInteger(header.journal) && header.journal! >= 0;
+    if (!Number.isSafeInteger(header.documents) || (header.embeddingModel !== null && typeof header.embeddingModel !== 'string') || !journalValid) {
       throw new IndexFileError(this.file, line, 'malformed header');
     }
     return header as IndexFileHeader;
   }
-
-  private parseDocument(value: unknown, line: number): StoredDocument {
-    const raw = value as { id?: unknown; title?: unknown; text?: unknown; metadata?: unknown; vector?: unknown } | null;
-    const valid =
-      typeof raw?.id === 'string' &&
-      typeof raw.text === 'string' &&
-      (raw.title === undefined || typeof raw.title === 'string') &&
-      (raw.vector === undefined || typeof raw.vector === 'string') &&
-      isFlatMetadata(raw.metadata);
-    if (!valid) throw new IndexFileError(this.file, line, 'malformed document');
-    return {
-      id: raw.id as string,
-      ...(raw.title !== undefined && { title: raw.title as string }),
-      text: raw.text as string,
-      metadata: raw.metadata as DocumentMetadata,
-      ...(raw.vector !== undefined && { vector: decodeVector(raw.vector as string) }),
-    };
-  }
 }
 
-/**
- * Writes all of `data`. On a disk that fills up, write(2) takes what fits and
- * reports it only in `bytesWritten` (the next call fails with ENOSPC): a single
- * FileHandle.write would leave the rest out and say nothing.
- */
-export async function writeFully(handle: Pick<FileHandle, 'write'>, data: Uint8Array): Promise<void> {
-  let offset = 0;
-  while (offset < data.length) {
-    const { bytesWritten } = await handle.write(data, offset, data.length - offset);
-    if (bytesWritten <= 0) throw Object.assign(new Error(`write made no progress at byte ${offset} of ${data.length}`), { code: 'EIO' });
-    offset += bytesWritten;
-  }
+/** A document from its JSON form (a snapshot line or a journal record); `invalid` builds the error to throw. */
+export function parseDocument(value: unknown, invalid: (reason: string) => Error): StoredDocument {
+  const raw = value as { id?: unknown; title?: unknown; text?: unknown; metadata?: unknown; vector?: unknown } | null;
+  const valid =
+    typeof raw?.id === 'string' &&
+    typeof raw.text === 'string' &&
+    (raw.title === undefined || typeof raw.title === 'string') &&
+    (raw.vector === undefined || typeof raw.vector === 'string') &&
+    isFlatMetadata(raw.metadata);
+  if (!valid) throw invalid('malformed document');
+  return {
+    id: raw.id as string,
+    ...(raw.title !== undefined && { title: raw.title as string }),
+    text: raw.text as string,
+    metadata: raw.metadata as DocumentMetadata,
+    ...(raw.vector !== undefined && { vector: decodeVector(raw.vector as string) }),
+  };
 }
 
-function serializeDocument(document: StoredDocument): string {
+export function serializeDocument(document: StoredDocument): string {
   return JSON.stringify({
     id: document.id,
     title: document.title,
@@ -255,7 +266,7 @@ function isRunning(pid: number): boolean {
 }
 
 /** Makes the rename itself durable. Windows cannot open a directory for fsync; the rename is as durable as it gets there. */
-async function syncDirectory(dir: string): Promise<void> {
+export async function syncDirectory(dir: string): Promise<void> {
   let handle;
   try {
     handle = await open(dir, 'r');
