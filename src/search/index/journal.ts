@@ -12,8 +12,8 @@ import * as zlib from 'node:zlib';
 const nativeCrc32 = (zlib as { crc32?: (data: Uint8Array) => number }).crc32;
 let crcTable: Uint32Array | undefined;
 
-export function crc32(data: Uint8Array): number {
-  if (nativeCrc32) return nativeCrc32(data);
+/** CRC-32 (IEEE 802.3, as zlib and gzip compute it), by table. */
+export function tableCrc32(data: Uint8Array): number {
   crcTable ??= Uint32Array.from({ length: 256 }, (_, n) => {
     let c = n;
     for (let k = 0; k < 8; k++) c = c & 1 ? 0xedb88320 ^ (c >>> 1) : c >>> 1;
@@ -23,6 +23,8 @@ export function crc32(data: Uint8Array): number {
   for (const byte of data) crc = crcTable[(crc ^ byte) & 0xff] ^ (crc >>> 8);
   return (crc ^ 0xffffffff) >>> 0;
 }
+
+export const crc32: (data: Uint8Array) => number = nativeCrc32 ?? tableCrc32;
 
 /**
  * Writes all of `data` (at `position`, when given). On a disk that fills up, write(2) takes
