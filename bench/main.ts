@@ -5,7 +5,7 @@
  *
  *   BENCH_QUICK=1        a smoke run of seconds (1 round, short loads); its numbers are indicative only
  *   BENCH_ROUNDS=N       A/B rounds per comparison (default 3; quick 1)
- *   BENCH_ONLY=1,3,6     run only these scenarios (the report then covers only them)
+ *   BENCH_ONLY=1,3,6     run only these scenarios (the report then covers only them); 7 (or search): the search stores
  *   BENCH_RESULTS_DIR    where the report goes (default bench/results)
  *   BENCH_SERVICE_RUNTIME=ts-node   run the service through ts-node instead of compiled (when tsc cannot emit)
  *
@@ -23,6 +23,7 @@ import { keepAliveCoverage } from './scenarios/keepalive-coverage';
 import { memoryAtOpenStreams } from './scenarios/memory';
 import { overload } from './scenarios/overload';
 import { poolVsNoPool } from './scenarios/pool-vs-no-pool';
+import { searchStores } from './scenarios/search';
 import type { BenchSettings, ScenarioReport } from './scenarios/scenario';
 import { serviceOverhead } from './scenarios/service-overhead';
 import { streamingTtfb } from './scenarios/streaming-ttfb';
@@ -108,6 +109,10 @@ async function main(): Promise<void> {
   if (wanted('6')) {
     log('scenario 6: memory with 1 000 open streams');
     reports.push(await memoryAtOpenStreams(settings));
+  }
+  if (wanted('7') || wanted('search')) {
+    log('scenario 7: search stores, embedded vs PostgreSQL');
+    reports.push(await searchStores(settings));
   }
   // Last: it boots a second service inside this process, which stays loaded here afterwards.
   if (simulator && service && wanted('method')) {

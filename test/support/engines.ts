@@ -123,8 +123,11 @@ export interface PostgresCluster {
 
 let databases = 0;
 
-/** A private cluster, or undefined (reason printed) when PostgreSQL is not installed. */
-export async function startPostgres(): Promise<PostgresCluster | undefined> {
+/**
+ * A private cluster, or undefined (reason printed) when PostgreSQL is not installed.
+ * `durable`: fsync on (as in production), for benchmarks that compare write latency with the embedded store.
+ */
+export async function startPostgres(options: { durable?: boolean } = {}): Promise<PostgresCluster | undefined> {
   const missing = postgresUnavailable();
   if (missing) {
     console.warn(`skipping PostgreSQL tests: ${missing}`);
@@ -162,7 +165,7 @@ export async function startPostgres(): Promise<PostgresCluster | undefined> {
     if (server) return; // already running
     server = spawnServer(
       join(PG_BIN, 'postgres'),
-      ['-D', data, '-p', String(port), '-k', dir, '-c', 'listen_addresses=127.0.0.1', '-c', 'fsync=off', '-c', 'full_page_writes=off', '-c', 'max_connections=200'],
+      ['-D', data, '-p', String(port), '-k', dir, '-c', 'listen_addresses=127.0.0.1', ...(options.durable ? [] : ['-c', 'fsync=off', '-c', 'full_page_writes=off']), '-c', 'max_connections=200'],
       { cwd: dir, runAs },
     );
     const current = server;
