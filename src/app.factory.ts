@@ -16,6 +16,8 @@ import { SafeConsoleLogger } from './common/log-safe';
 import { redactSecrets, registerSecrets } from './common/redact';
 import { llmConfig, type LlmConfig } from './config/llm.config';
 import { observeRequests } from './observability/request-observer';
+import { startTracing } from './observability/tracing';
+import { tracingConfig } from './config/tracing.config';
 import { requestIdOf } from './observability/request-id';
 
 const MAX_JSON_DEPTH = 64;
@@ -28,6 +30,8 @@ export async function createApp(options: AppModuleOptions & { logger?: false } =
   validateEnv(process.env);
   // The server's timeouts are fixed when Fastify creates it, before Nest reads the config: read it here too.
   const inbound = appConfig();
+  // Off (and no OpenTelemetry module loaded) unless OTEL_EXPORTER_OTLP_ENDPOINT is set.
+  const tracing = startTracing(tracingConfig());
   const logger = options.logger ?? new SafeConsoleLogger({ json: inbound.logFormat === 'json', logLevels: nestLogLevels(inbound.logLevel) });
   const app = await NestFactory.create<NestFastifyApplication>(
     AppModule.forRoot(options),
@@ -77,7 +81,9 @@ export async function createApp(options: AppModuleOptions & { logger?: false } =
   // Before init: the document is built from the controllers, and its routes must exist before Fastify is ready.
   setupOpenApi(app);
   // First: every later hook's answer (the drain's 503 included) carries the request id.
-  observeRequests(app, { simulatorInProduction: app.get<LlmConfig>(llmConfig.KEY).simulator.production, logger: logger || undefined });
+  observeRequests(app, { simulatorInProduction: app.get<LlmConfig>(llmConfig.KEY).simulator.production, logger: logger || undefined, tracing });
+  // Fastify closes after Nest has drained: the last requests' spans are exported before the process exits.
+  if (tracing) fastify.addHook('onClose', () => tracing.shutdown());
   trackInFlight(app);
   scrubResponses(app);
   try {

@@ -7,6 +7,7 @@ import { EnvReader, ConfigValidationError } from './env-reader';
 import { parseHealthEnv } from './health.config';
 import { parseLlmEnv } from './llm.config';
 import { parseSecurityEnv } from './security.config';
+import { parseTracingEnv } from './tracing.config';
 
 /**
  * The `validate` hook of ConfigModule: runs every area's parser over the merged
@@ -29,5 +30,6 @@ export function readEnv(env: Record<string, unknown>): EnvReader {
   parseSearchEnv(reader);
   parseDatabaseEnv(reader);
   parseRedisEnv(reader);
+  parseTracingEnv(reader);
   return reader;
 }

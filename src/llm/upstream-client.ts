@@ -9,6 +9,7 @@ import { GateRejection } from '../pool/admission-gate';
 import type { KeyLease } from '../pool/api-key-pool';
 import type { ErrorKind } from '../pool/pool-counters';
 import { currentExchange } from '../observability/request-exchange';
+import type { AttemptTrace } from '../observability/tracing';
 import { PoolRegistry } from '../pool/pool-registry';
 import type { Lease, UpstreamPool } from '../pool/upstream-pool';
 import { startAttemptTimers, type AttemptTimers } from './attempt-timers';
@@ -59,6 +60,8 @@ interface Attempt {
   started: number;
   /** Releases the slot, the key and the timers; idempotent. */
   end(): void;
+  /** The attempt's span, when tracing is on; end() ends it. */
+  trace?: AttemptTrace;
 }
 
 // Failures that count against the circuit. A response too large is the upstream misbehaving (every call to it would
@@ -93,9 +96,13 @@ export class UpstreamClient {
   /** Resolves once the upstream answered 2xx with its headers; the slot is held until the body ends. */
   async stream(upstream: UpstreamConfig, request: UpstreamRequest): Promise<UpstreamStream> {
     const pool = this.pools.get(upstream.name);
-    const { response, timers, started, end } = await this.attempt(pool, request, 'stream');
+    const { response, timers, started, end, trace } = await this.attempt(pool, request, 'stream');
     const upstreamBody = response.data as Readable;
-    const body = new UpstreamBodyTap(timers, pool.settings.maxResponseBytes, () => pool.recordFirstChunk(performance.now() - started));
+    const body = new UpstreamBodyTap(timers, pool.settings.maxResponseBytes, () => {
+      const elapsedMs = performance.now() - started;
+      pool.recordFirstChunk(elapsedMs);
+      trace?.firstToken(elapsedMs);
+    });
     let failure: ErrorKind | undefined;
     upstreamBody.once('error', (error: NodeJS.ErrnoException) => {
       // A premature close with no timer behind it is our reader letting go (the caller left), not the upstream failing.
@@ -112,6 +119,7 @@ export class UpstreamClient {
         const reason = timers.reason();
         const kind = failure ?? (reason === 'caller' ? 'client_closed' : reason === 'shutdown' ? 'shutdown' : 'connection_reset');
         pool.recordFailure(kind);
+        trace?.failed(kind, response.request);
         if (!CALLER_SIDE.has(kind)) {
           pool.counters.failedCalls++;
           pool.circuit.failure(kind);
@@ -137,6 +145,7 @@ export class UpstreamClient {
     const deadlineAt = Date.now() + pool.settings.timeoutMs;
     let retries = 0;
     let staleRetried = false;
+    let repeatsStale = false;
     for (;;) {
       // Cut by our own shutdown (e.g. while waiting to retry): say so, and ask nothing more of the upstream.
       if (pool.shutdownSignal.aborted) throw shuttingDownError(pool);
@@ -161,10 +170,20 @@ export class UpstreamClient {
       const idleMs = responseType === 'stream' ? pool.settings.idleTimeoutMs : undefined;
       const timers = startAttemptTimers(deadlineAt, idleMs, request.signal, pool.shutdownSignal);
       const started = performance.now();
+      const trace = currentExchange()?.trace?.attempt({
+        upstream: pool.name,
+        wire: pool.upstream.wire,
+        url: `${pool.upstream.baseUrl}${request.path}`,
+        body: request.body,
+        retry: retries,
+        staleRepeat: repeatsStale,
+      });
+      repeatsStale = false;
       let ended = false;
       const end = () => {
         if (ended) return;
         ended = true;
+        trace?.end();
         timers.dispose();
         lease.release();
         key.release();
@@ -173,13 +192,14 @@ export class UpstreamClient {
       let failure: LlmException;
       let retry: RetryPlan | undefined;
       try {
-        const response = await this.send(pool, request, key, timers.signal, responseType);
+        const response = await this.send(pool, request, key, timers.signal, responseType, trace);
+        trace?.answered(response.status, response.request, responseType === 'json' ? response.data : undefined);
         // The key's verdict, whatever the call's: a 401/403 rests it, an accepting answer ends its probe.
         pool.keys.answered(key.index, response.status);
         timers.touch();
         if (response.status >= 200 && response.status < 300) {
           pool.circuit.success();
-          return { response, timers, started, end };
+          return { response, timers, started, end, trace };
         }
         const body = responseType === 'stream' ? await readErrorBody(response.data as Readable) : response.data;
         if (response.status < 400) {
@@ -201,12 +221,14 @@ export class UpstreamClient {
       } catch (error) {
         const kind = classifyFailure(error, timers.reason());
         pool.recordFailure(kind);
+        trace?.failed(kind, (error as AxiosError | undefined)?.request);
         failure = describeFailure(pool, kind, error);
         // A reused socket the server had already closed, failing before any response byte:
         // the upstream is fine and the request never ran, so repeat it once, on another socket.
         const stale = kind === 'connection_reset' && isReusedSocketWithoutResponse(error);
         if (stale && !staleRetried) {
           staleRetried = true;
+          repeatsStale = true;
           pool.counters.staleSocketRetries++;
           currentExchange()?.staleRetried();
           pool.circuit.neutral();
@@ -289,7 +311,7 @@ export class UpstreamClient {
   }
 
 
-  private send(pool: UpstreamPool, request: UpstreamRequest, key: KeyLease, signal: AbortSignal, responseType: ResponseType) {
+  private send(pool: UpstreamPool, request: UpstreamRequest, key: KeyLease, signal: AbortSignal, responseType: ResponseType, trace?: AttemptTrace) {
     // Our request id goes upstream; the upstream's own id for its answer comes back to the access log line.
     const exchange = currentExchange();
     exchange?.attempted();
@@ -301,6 +323,8 @@ export class UpstreamClient {
         'content-type': 'application/json',
         accept: responseType === 'stream' ? 'text/event-stream' : 'application/json',
         ...exchange?.upstreamHeaders(),
+        // The W3C traceparent naming this attempt's span, so the upstream's own trace continues ours.
+        ...trace?.headers(),
         ...request.headers(key.key),
       },
       httpAgent: pool.agent,

@@ -1,5 +1,6 @@
 import { AsyncLocalStorage } from 'node:async_hooks';
 import { upstreamRequestIdOf } from './request-id';
+import type { RequestTrace } from './tracing';
 
 /**
  * What one inbound request did, filled in where each thing happens (the upstream client counts its
@@ -19,6 +20,8 @@ export class RequestExchange {
   upstreamRequestId?: string;
   /** The error code the caller was answered with (status or stream error event). */
   error?: string;
+  /** The request's server span, when tracing is on: the pool and the upstream client hang their spans under it. */
+  trace?: RequestTrace;
 
   constructor(
     readonly id: string,

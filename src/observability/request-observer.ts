@@ -3,6 +3,7 @@ import type { ConsoleLogger } from '@nestjs/common';
 import { AccessLog } from './access-log';
 import { REQUEST_ID_HEADER } from './request-id';
 import { RequestExchange, runInExchange } from './request-exchange';
+import type { Tracing } from './tracing';
 
 declare module 'fastify' {
   interface FastifyRequest {
@@ -16,6 +17,8 @@ export interface ObserverOptions {
   simulatorInProduction: boolean;
   /** The app's logger; none (tests with the logger off) = no access log. */
   logger?: ConsoleLogger;
+  /** OpenTelemetry, when OTEL_EXPORTER_OTLP_ENDPOINT is set: a server span per request. */
+  tracing?: Tracing;
 }
 
 /**
@@ -35,6 +38,12 @@ export function observeRequests(app: NestFastifyApplication, options: ObserverOp
     if (options.simulatorInProduction) reply.header('x-llm-simulator', 'on');
     // 'close', not onResponse: it fires for a stream the caller abandoned too.
     if (accessLog) reply.raw.once('close', () => accessLog.write(request, reply, exchange));
+    const { tracing } = options;
+    if (tracing) {
+      const trace = tracing.request(request.method, request.routeOptions.url, request.headers);
+      exchange.trace = trace;
+      reply.raw.once('close', () => trace.end(reply.raw.statusCode, exchange, !reply.raw.writableFinished));
+    }
     done();
   });
   // After the body is parsed (parsing loses the async context) and last before the handler, which

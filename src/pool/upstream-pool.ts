@@ -99,13 +99,16 @@ export class UpstreamPool {
   /** Waits for a slot; a GateRejection (queue full, waited too long, caller gone) is counted here. */
   async acquire(signal?: AbortSignal): Promise<Lease> {
     const started = performance.now();
+    const traced = currentExchange()?.trace?.admission(this.name, this.gate.queued);
     try {
       const release = await this.gate.acquire(signal);
       const waitedMs = performance.now() - started;
+      traced?.('admitted');
       this.acquireWait.record(waitedMs);
       this.observer?.acquired(this.name, waitedMs);
       return { waitedMs, release };
     } catch (error) {
+      traced?.(error instanceof GateRejection ? error.reason : 'error');
       if (error instanceof GateRejection && error.reason !== 'aborted') {
         if (error.reason === 'queue_full') this.counters.queueFull++;
         else this.counters.waitTimeouts++;
