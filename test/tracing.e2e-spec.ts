@@ -196,4 +196,34 @@ describe('tracing on: OTLP/HTTP spans for inbound request → pool admission →
     expect(attr(attempts[1], 'gen_ai.usage.output_tokens')).toBeGreaterThan(0);
     expect(receiver.spans.filter((span) => span.parentSpanId === retriedServer.spanId && span.name === 'pool.admission')).toHaveLength(2);
   }, 40_000);
+
+  it('a collector that is down costs the spans, not the shutdown: the process still exits 0 and says why', async () => {
+    const port = await freePort();
+    const url = `http://127.0.0.1:${port}`;
+    const service = spawnService({
+      PORT: String(port),
+      HOST: '127.0.0.1',
+      ...routesTo(simulator),
+      LLM_MODEL: 'sim-1',
+      SEARCH_SAMPLE_CORPUS: 'false',
+      SEARCH_DATA_DIR: searchDir,
+      LOG_LEVEL: 'warn',
+      LOG_FORMAT: 'json',
+      SHUTDOWN_GRACE_MS: '1000',
+      OTEL_EXPORTER_OTLP_ENDPOINT: `http://127.0.0.1:${await freePort()}`,
+      OTEL_BSP_SCHEDULE_DELAY: '600000',
+    });
+    try {
+      await eventually(async () => expect((await fetch(`${url}/health/live`)).status).toBe(200), 20_000, 100);
+      expect((await postJson(`${url}/v1/chat/completions`, chat('hello'))).status).toBe(200);
+      const signalled = Date.now();
+      service.child.kill('SIGTERM');
+      expect(await service.exited).toBe(0);
+      // The exporter would retry for 10 s: the flush at shutdown is bounded at 2 s.
+      expect(Date.now() - signalled).toBeLessThan(5_000);
+    } finally {
+      service.child.kill('SIGKILL');
+    }
+    expect(service.output()).toMatch(/"context":"Tracing","msg":"the last spans were not exported: /);
+  }, 40_000);
 });
