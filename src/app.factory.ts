@@ -49,6 +49,12 @@ export async function createApp(options: AppModuleOptions & { logger?: false } =
         // Node checks both every 30 s by default, so a 30 s timeout could take a minute to fire.
         connectionsCheckingInterval: 1_000,
       },
+      // Closing the app destroys every connection still open. main.ts closes it only once the drain is over (every
+      // request finished, or cut at the end of the grace period), so what is left is a connection that sent no
+      // request: Node counts one as active from accept (for headersTimeout), so the default ('idle') skips it, and
+      // close() stops the timer that would expire it. fetch opens one right after a caller aborts a stream; it held
+      // close() until the client dropped it: 63 s behind our 65 s keep-alive, forever for a client that never does.
+      forceCloseConnections: true,
       clientErrorHandler: clientErrorHandler(inbound.requestTimeoutMs),
       // A proto-poisoning body is a client error, not something to parse.
       onProtoPoisoning: 'error',

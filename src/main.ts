@@ -19,7 +19,9 @@ async function bootstrap(): Promise<void> {
  * Readiness goes down and new requests are refused at once; in-flight requests and
  * streams get SHUTDOWN_GRACE_MS to finish; upstream calls still running then are cut
  * and answered 503 SHUTTING_DOWN (never counted against the upstream); then the server
- * closes, the pools' agents are destroyed (onModuleDestroy) and the process exits 0.
+ * closes, destroying the connections still open (idle ones, and ones that never sent a
+ * request, which would otherwise hold the close for as long as their clients keep them),
+ * the pools' agents are destroyed (onModuleDestroy) and the process exits 0.
  */
 async function shutdown(app: NestFastifyApplication, signal: string): Promise<void> {
   const { shutdownGraceMs } = app.get<AppConfig>(appConfig.KEY);

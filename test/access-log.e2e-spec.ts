@@ -60,9 +60,6 @@ describe('access log: one JSON line per request, fields present, no secrets', ()
       SEARCH_SAMPLE_CORPUS: 'false',
       LOG_FORMAT: 'json',
       LOG_LEVEL: 'info',
-      // After a caller abandons a stream, app.close() waits out the inbound keep-alive (63 s at the default 65 s,
-      // with or without the access log; a separate shutdown defect): keep it short so afterAll ends in time.
-      SERVICE_KEEPALIVE_TIMEOUT_MS: '2000',
     }));
   });
 

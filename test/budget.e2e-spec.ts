@@ -172,7 +172,8 @@ describe('budget holds of streams', () => {
   beforeAll(async () => {
     ({ simulator, service, stop } = await startWithSimulator(
       { ttftMs: 10, tokensPerSecond: 0 },
-      { LLM_PRICES: JSON.stringify({ 'sim-1': { input: 1, output: 2 } }), LLM_BUDGET_LIMIT_USD: '1', LLM_IDLE_TIMEOUT_MS: '300' },
+      // Well above the moment a caller below leaves, so that stream is cut by the caller, not by the idle timer.
+      { LLM_PRICES: JSON.stringify({ 'sim-1': { input: 1, output: 2 } }), LLM_BUDGET_LIMIT_USD: '1', LLM_IDLE_TIMEOUT_MS: '1000' },
     ));
   });
   afterAll(() => stop?.());
@@ -191,6 +192,24 @@ describe('budget holds of streams', () => {
       expect(spend.reservations).toBe(0);
       expect(spend.byModel).toEqual([expect.objectContaining({ model: 'sim-1', requests: 1, estimatedUsage: 1 })]);
       expect(spend.totalUsd).toBeGreaterThan(0);
+    });
+  });
+
+  it('settles a stream its caller abandoned while the upstream had stalled: its hold ends and it is charged, by estimate', async () => {
+    const before = (await getJson(`${service.url}/v1/llm/stats`)).json.spend.totalUsd as number;
+    simulator.setFaults({ count: 1, stallAfterTokens: 3 });
+    const controller = new AbortController();
+    const response = await postStream(`${service.url}/v1/chat/completions`, chat('How do pools reuse sockets?', { model: 'sim/sim-1', stream: true, max_tokens: 200 }), controller.signal);
+    expect(response.status).toBe(200);
+    await response.body!.getReader().read();
+    controller.abort();
+
+    await eventually(async () => {
+      const { spend } = (await getJson(`${service.url}/v1/llm/stats`)).json;
+      expect(spend.reservedUsd).toBe(0);
+      expect(spend.reservations).toBe(0);
+      expect(spend.byModel).toEqual([expect.objectContaining({ model: 'sim-1', requests: 2, estimatedUsage: 2 })]);
+      expect(spend.totalUsd).toBeGreaterThan(before);
     });
   });
 });

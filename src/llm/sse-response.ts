@@ -29,6 +29,19 @@ export function openStreamCount(): number {
   return openStreams;
 }
 
+// The SSE response each request is writing, for `abandonSseResponse`.
+const writing = new WeakMap<RequestExchange, Readable>();
+
+/**
+ * Ends this request's SSE response at once, frames not yet written and all (the caller's connection is closed):
+ * for a caller that stopped reading until its call's deadline. The call's error event would wait behind the
+ * caller's full buffers, and this writer with it (it pulls the next frame only once the caller reads), so the
+ * response would hold its connection, and the shutdown drain, for as long as the caller keeps it open.
+ */
+export function abandonSseResponse(exchange: RequestExchange | undefined): void {
+  if (exchange) writing.get(exchange)?.destroy();
+}
+
 /**
  * The one SSE writer: server-sent events from an async sequence, written as each item arrives.
  * An error after the first byte can no longer change the status, so it becomes `event: error`
@@ -60,7 +73,11 @@ export function sseResponse<T>(items: AsyncIterable<T>, options: SseOptions<T> =
   }
   const readable = Readable.from(frames(), { objectMode: false });
   openStreams++;
-  readable.once('close', () => openStreams--);
+  if (exchange) writing.set(exchange, readable);
+  readable.once('close', () => {
+    openStreams--;
+    if (exchange && writing.get(exchange) === readable) writing.delete(exchange);
+  });
   return readable;
 }
 

@@ -1,5 +1,7 @@
 import { Transform, type Readable, type TransformCallback } from 'node:stream';
+import { currentExchange } from '../observability/request-exchange';
 import type { AttemptTimers } from './attempt-timers';
+import { abandonSseResponse } from './sse-response';
 import { RESPONSE_TOO_LARGE } from './upstream-errors';
 
 /**
@@ -9,11 +11,15 @@ import { RESPONSE_TOO_LARGE } from './upstream-errors';
  * - while our reader is not taking chunks (its buffer is full), the idle timer is paused: backpressure
  *   from our caller is not upstream silence, and must not be blamed on the upstream;
  * - the bytes are counted: past `maxBytes` the tap fails with RESPONSE_TOO_LARGE, which the pipe
- *   passes on to the upstream body (its socket is destroyed) and to our reader.
+ *   passes on to the upstream body (its socket is destroyed) and to our reader;
+ * - when the call ends because our caller stopped reading until its deadline, the caller's SSE response is
+ *   abandoned too (see `abandonSseResponse`): nothing from this side could reach it any more.
  */
 export class UpstreamBodyTap extends Transform {
   private bytes = 0;
   private first = true;
+  // Taken now, inside the request: the body is destroyed later, by a timer, outside its async context.
+  private readonly exchange = currentExchange();
 
   constructor(
     private readonly timers: AttemptTimers,
@@ -43,6 +49,11 @@ export class UpstreamBodyTap extends Transform {
   override _read(size: number): void {
     this.timers.resumeIdle();
     super._read(size);
+  }
+
+  override _destroy(error: Error | null, callback: (error?: Error | null) => void): void {
+    if (this.timers.reason() === 'caller_stalled') abandonSseResponse(this.exchange);
+    super._destroy(error, callback);
   }
 }
 
