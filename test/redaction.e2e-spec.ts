@@ -188,9 +188,12 @@ describe('provider keys echoed by an upstream never reach a caller or a log', ()
     const response = await postJson(`${service.url}/v1/search`, { query: 'eiffel tower' }, { signal: AbortSignal.timeout(10_000) });
     expect(response.status).toBe(200);
     const lines = logLines();
-    const warning = lines.filter((line) => line.includes('upstream-forged line'));
-    expect(warning).toHaveLength(1);
-    expect(warning[0]).toMatch(/WARN \[Search\] query embedding failed: .*overloaded\\r\\n\[Nest\] 1 .*upstream-forged line\\u2028more/);
+    // Twice, each one escaped line: the upstream's 5xx event, and search falling back to lexical.
+    const warnings = lines.filter((line) => line.includes('upstream-forged line'));
+    expect(warnings).toHaveLength(2);
+    expect(warnings[0]).toMatch(/WARN \[UpstreamClient\] event=upstream_5xx .*overloaded\\r\\n\[Nest\] 1 .*upstream-forged line\\u2028more/);
+    expect(warnings[1]).toMatch(/WARN \[Search\] query embedding failed: .*overloaded\\r\\n\[Nest\] 1 .*upstream-forged line\\u2028more/);
+    expect(lines.some((line) => line.startsWith('[Nest] 1  - 01/01/2025'))).toBe(false);
   });
 
   it('redacts upstream text in logged warnings (search falling back to lexical)', async () => {
