@@ -1,11 +1,9 @@
-import { ConsoleLogger, Logger } from '@nestjs/common';
-import type { NestFastifyApplication } from '@nestjs/platform-fastify';
 import { readEnv } from '../src/config/validate-env';
 import { UpstreamSimulator } from '../src/simulator/upstream-simulator';
+import { startServiceWithLogs } from './support/log-capture';
 import {
   chat,
   eventually,
-  listenWithEnv,
   request,
   routesTo,
   runConcurrently,
@@ -232,38 +230,6 @@ describe('security configuration', () => {
     ]);
   });
 });
-
-/** Boots like startService, but with Nest's console logger on and everything written to stdout/stderr captured. */
-async function startServiceWithLogs(env: Record<string, string>): Promise<{ url: string; logs: string[]; close(): Promise<void> }> {
-  const logs: string[] = [];
-  const capture = (stream: NodeJS.WriteStream) =>
-    jest.spyOn(stream, 'write').mockImplementation(((chunk: string | Uint8Array) => {
-      logs.push(typeof chunk === 'string' ? chunk : Buffer.from(chunk).toString('utf8'));
-      return true;
-    }) as typeof stream.write);
-  const spies = [capture(process.stdout), capture(process.stderr)];
-  // A previous boot with `logger: false` switched Nest's static logger off for this process.
-  Logger.overrideLogger(new ConsoleLogger());
-  let app: NestFastifyApplication;
-  let url: string;
-  try {
-    ({ app, url } = await listenWithEnv(env));
-  } catch (error) {
-    spies.forEach((spy) => spy.mockRestore());
-    throw error;
-  }
-  return {
-    url,
-    logs,
-    close: async () => {
-      try {
-        await app.close();
-      } finally {
-        spies.forEach((spy) => spy.mockRestore());
-      }
-    },
-  };
-}
 
 describe('secrets never leave the process', () => {
   const PROVIDER_KEY = 'sk-test-secret-123';

@@ -1,7 +1,6 @@
-import { ConsoleLogger, Logger } from '@nestjs/common';
-import type { NestFastifyApplication } from '@nestjs/platform-fastify';
 import { UpstreamSimulator } from '../src/simulator/upstream-simulator';
-import { listenWithEnv, postJson, postStream, readSse, chat } from './support/service-harness';
+import { startServiceWithLogs, type LoggedService } from './support/log-capture';
+import { postJson, postStream, readSse, chat } from './support/service-harness';
 
 // One key per kind of upstream: the default `openai` (an sk- key), a named OpenAI-compatible one
 // (a key of no known shape, which only the configured-key matcher can find) and an Anthropic one.
@@ -31,44 +30,6 @@ function leaks(key: string): string[] {
     forms.push(encoded, encoded.replace(/\+/g, '-').replace(/\//g, '_'));
   }
   return forms;
-}
-
-interface LoggedService {
-  url: string;
-  logs: string[];
-  close(): Promise<void>;
-}
-
-/** Boots the real app with Nest's own logger on, capturing everything written to stdout and stderr. */
-async function startServiceWithLogs(env: Record<string, string>): Promise<LoggedService> {
-  const logs: string[] = [];
-  const capture = (stream: NodeJS.WriteStream) =>
-    jest.spyOn(stream, 'write').mockImplementation(((chunk: string | Uint8Array) => {
-      logs.push(typeof chunk === 'string' ? chunk : Buffer.from(chunk).toString('utf8'));
-      return true;
-    }) as typeof stream.write);
-  const spies = [capture(process.stdout), capture(process.stderr)];
-  // A previous boot with `logger: false` switched Nest's static logger off for this process.
-  Logger.overrideLogger(new ConsoleLogger());
-  let app: NestFastifyApplication;
-  let url: string;
-  try {
-    ({ app, url } = await listenWithEnv(env));
-  } catch (error) {
-    spies.forEach((spy) => spy.mockRestore());
-    throw error;
-  }
-  return {
-    url,
-    logs,
-    close: async () => {
-      try {
-        await app.close();
-      } finally {
-        spies.forEach((spy) => spy.mockRestore());
-      }
-    },
-  };
 }
 
 describe('provider keys echoed by an upstream never reach a caller or a log', () => {

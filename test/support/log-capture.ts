@@ -1,0 +1,56 @@
+import { ConsoleLogger, Logger } from '@nestjs/common';
+import type { NestFastifyApplication } from '@nestjs/platform-fastify';
+import { listenWithEnv, type RunningService } from './service-harness';
+
+export interface LogCapture {
+  /** Every chunk written to stdout or stderr since the capture began, in order, as text. */
+  chunks: string[];
+  /** Gives the streams back their own `write`. */
+  restore(): void;
+}
+
+/**
+ * Takes everything written to stdout and stderr (nothing reaches the terminal until `restore`) and turns
+ * Nest's static logger back on: a previous boot with `logger: false` switched it off for this process.
+ */
+export function captureLogs(): LogCapture {
+  const chunks: string[] = [];
+  const capture = (stream: NodeJS.WriteStream) =>
+    jest.spyOn(stream, 'write').mockImplementation(((chunk: string | Uint8Array) => {
+      chunks.push(typeof chunk === 'string' ? chunk : Buffer.from(chunk).toString('utf8'));
+      return true;
+    }) as typeof stream.write);
+  const spies = [capture(process.stdout), capture(process.stderr)];
+  Logger.overrideLogger(new ConsoleLogger());
+  return { chunks, restore: () => spies.forEach((spy) => spy.mockRestore()) };
+}
+
+export interface LoggedService extends RunningService {
+  /** What the service has written to stdout and stderr so far. */
+  logs: string[];
+}
+
+/** Boots the real app like `listenWithEnv`, with Nest's own logger on and its output captured until `close`. */
+export async function startServiceWithLogs(env: Record<string, string>): Promise<LoggedService> {
+  const capture = captureLogs();
+  let app: NestFastifyApplication;
+  let url: string;
+  try {
+    ({ app, url } = await listenWithEnv(env));
+  } catch (error) {
+    capture.restore();
+    throw error;
+  }
+  return {
+    app,
+    url,
+    logs: capture.chunks,
+    close: async () => {
+      try {
+        await app.close();
+      } finally {
+        capture.restore();
+      }
+    },
+  };
+}
