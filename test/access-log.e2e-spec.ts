@@ -1,10 +1,9 @@
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { ConsoleLogger, Logger } from '@nestjs/common';
-import type { NestFastifyApplication } from '@nestjs/platform-fastify';
 import { UpstreamSimulator } from '../src/simulator/upstream-simulator';
-import { chat, eventually, listenWithEnv, postJson, readSse, request, routesTo } from './support/service-harness';
+import { startServiceWithLogs, type LoggedService } from './support/log-capture';
+import { chat, eventually, postJson, readSse, request, routesTo } from './support/service-harness';
 
 const CALLER_KEYS = ['access-log-caller-one-0123456789', 'access-log-caller-two-9876543210'];
 const PROVIDER_KEY = 'sk-proj-AccessLogProviderKey0123456789abcdef';
@@ -13,11 +12,10 @@ const PROMPT = 'a prompt whose words stay out of the logs';
 
 describe('access log: one JSON line per request, fields present, no secrets', () => {
   let simulator: UpstreamSimulator;
-  let app: NestFastifyApplication;
+  let service: LoggedService;
   let url: string;
   let searchDir: string;
-  const output: string[] = [];
-  let spies: jest.SpyInstance[];
+  let output: string[];
   const auth = (i: number) => ({ authorization: `Bearer ${CALLER_KEYS[i]}` });
 
   /** The access lines written so far, parsed (every line must be JSON). */
@@ -41,15 +39,7 @@ describe('access log: one JSON line per request, fields present, no secrets', ()
     simulator = new UpstreamSimulator({ apiKeys: [PROVIDER_KEY] });
     await simulator.start();
     searchDir = mkdtempSync(join(tmpdir(), 'llm-access-log-'));
-    const capture = (stream: NodeJS.WriteStream) =>
-      jest.spyOn(stream, 'write').mockImplementation(((chunk: string | Uint8Array) => {
-        output.push(typeof chunk === 'string' ? chunk : Buffer.from(chunk).toString('utf8'));
-        return true;
-      }) as typeof stream.write);
-    spies = [capture(process.stdout), capture(process.stderr)];
-    // A previous boot with `logger: false` switched Nest's static logger off for this process.
-    Logger.overrideLogger(new ConsoleLogger());
-    ({ app, url } = await listenWithEnv({
+    service = await startServiceWithLogs({
       ...routesTo(simulator),
       LLM_SIM_API_KEY: PROVIDER_KEY,
       LLM_MODEL: 'sim-1',
@@ -60,14 +50,14 @@ describe('access log: one JSON line per request, fields present, no secrets', ()
       SEARCH_SAMPLE_CORPUS: 'false',
       LOG_FORMAT: 'json',
       LOG_LEVEL: 'info',
-    }));
+    });
+    ({ url, logs: output } = service);
   });
 
   afterAll(async () => {
     try {
-      await app?.close();
+      await service?.close();
     } finally {
-      spies.forEach((spy) => spy.mockRestore());
       await simulator?.stop();
       rmSync(searchDir, { recursive: true, force: true });
     }

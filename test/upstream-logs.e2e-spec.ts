@@ -1,21 +1,19 @@
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { ConsoleLogger, Logger } from '@nestjs/common';
-import type { NestFastifyApplication } from '@nestjs/platform-fastify';
 import { UpstreamSimulator } from '../src/simulator/upstream-simulator';
-import { chat, eventually, listenWithEnv, postJson, readSse, routesTo, sleep } from './support/service-harness';
+import { startServiceWithLogs, type LoggedService } from './support/log-capture';
+import { chat, eventually, postJson, readSse, routesTo, sleep } from './support/service-harness';
 
 const PROVIDER_KEY = 'sk-proj-UpstreamLogsProviderKey0123456789abcdef';
 const CIRCUIT_OPEN_MS = 300;
 
 describe('upstream 5xx, stream errors and circuit transitions: one warn line each, with its reason and ids', () => {
   let simulator: UpstreamSimulator;
-  let app: NestFastifyApplication;
+  let service: LoggedService;
   let url: string;
   let searchDir: string;
-  const output: string[] = [];
-  let spies: jest.SpyInstance[];
+  let output: string[];
 
   const lines = () =>
     output
@@ -29,15 +27,7 @@ describe('upstream 5xx, stream errors and circuit transitions: one warn line eac
     simulator = new UpstreamSimulator({ apiKeys: [PROVIDER_KEY] });
     await simulator.start();
     searchDir = mkdtempSync(join(tmpdir(), 'llm-upstream-logs-'));
-    const capture = (stream: NodeJS.WriteStream) =>
-      jest.spyOn(stream, 'write').mockImplementation(((chunk: string | Uint8Array) => {
-        output.push(typeof chunk === 'string' ? chunk : Buffer.from(chunk).toString('utf8'));
-        return true;
-      }) as typeof stream.write);
-    spies = [capture(process.stdout), capture(process.stderr)];
-    // A previous boot with `logger: false` switched Nest's static logger off for this process.
-    Logger.overrideLogger(new ConsoleLogger());
-    ({ app, url } = await listenWithEnv({
+    service = await startServiceWithLogs({
       ...routesTo(simulator),
       LLM_SIM_API_KEY: PROVIDER_KEY,
       LLM_MODEL: 'sim-1',
@@ -49,14 +39,14 @@ describe('upstream 5xx, stream errors and circuit transitions: one warn line eac
       LOG_FORMAT: 'json',
       LOG_LEVEL: 'warn',
       SERVICE_KEEPALIVE_TIMEOUT_MS: '2000',
-    }));
+    });
+    ({ url, logs: output } = service);
   });
 
   afterAll(async () => {
     try {
-      await app?.close();
+      await service?.close();
     } finally {
-      spies.forEach((spy) => spy.mockRestore());
       await simulator?.stop();
       rmSync(searchDir, { recursive: true, force: true });
     }
