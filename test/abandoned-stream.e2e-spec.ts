@@ -2,7 +2,7 @@ import type { Server } from 'node:http';
 import { DrainService } from '../src/lifecycle/drain.service';
 import { UpstreamSimulator } from '../src/simulator/upstream-simulator';
 import { chat, eventually, postStream, routesTo, startWithSimulator, type SimulatedService } from './support/service-harness';
-import { freePort, spawnService } from './support/spawn-service';
+import { spawnLiveService } from './support/spawn-service';
 
 // A stream long enough to still be running when the caller leaves: 200 tokens at 20 tokens/s.
 const LONG_STREAM = chat('a long story', { model: 'sim/sim-1', stream: true, max_tokens: 200 });
@@ -81,12 +81,10 @@ describe('SIGTERM to the real process after a caller abandoned a stream', () => 
   afterAll(() => simulator.stop());
 
   it('exits 0 within the grace period, not after the 65 s keep-alive', async () => {
-    const port = await freePort();
-    const url = `http://127.0.0.1:${port}`;
     const graceMs = 2_000;
-    const service = spawnService({ PORT: String(port), HOST: '127.0.0.1', ...routesTo(simulator), SHUTDOWN_GRACE_MS: String(graceMs) });
+    const service = await spawnLiveService({ ...routesTo(simulator), SHUTDOWN_GRACE_MS: String(graceMs) });
+    const { url } = service;
     try {
-      await eventually(async () => expect((await fetch(`${url}/health/live`)).status).toBe(200), 20_000, 100);
       await abandonAfterFirstBytes(url);
       await eventually(() => expect(simulator.counters().abortedByClient).toBe(1));
 

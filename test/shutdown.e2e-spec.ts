@@ -1,6 +1,6 @@
 import { UpstreamSimulator } from '../src/simulator/upstream-simulator';
 import { chat, eventually, postJson, postStream, routesTo } from './support/service-harness';
-import { freePort, spawnService } from './support/spawn-service';
+import { spawnLiveService } from './support/spawn-service';
 
 describe('graceful shutdown (SIGTERM to the real process)', () => {
   let simulator: UpstreamSimulator;
@@ -12,17 +12,12 @@ describe('graceful shutdown (SIGTERM to the real process)', () => {
   afterAll(() => simulator.stop());
 
   it('finishes every accepted stream, refuses new work, reports not ready, then exits 0', async () => {
-    const port = await freePort();
-    const url = `http://127.0.0.1:${port}`;
-    const service = spawnService({
-      PORT: String(port),
-      HOST: '127.0.0.1',
+    const service = await spawnLiveService({
       ...routesTo(simulator),
       SHUTDOWN_GRACE_MS: '10000',
     });
+    const { url } = service;
     try {
-      await eventually(async () => expect((await fetch(`${url}/health/live`)).status).toBe(200), 20_000, 100);
-
       // 12 streams of 12 tokens at 20 tokens/s: each takes ~600 ms.
       const question = 'one two three four five six seven eight nine ten eleven twelve';
       const streams = Array.from({ length: 12 }, async () => {
@@ -57,11 +52,9 @@ describe('graceful shutdown (SIGTERM to the real process)', () => {
   it('answers calls still running when the grace period ends 503 SHUTTING_DOWN, then exits 0 at once', async () => {
     const slow = new UpstreamSimulator({ latencyMs: 4_000 });
     await slow.start();
-    const port = await freePort();
-    const url = `http://127.0.0.1:${port}`;
-    const service = spawnService({ PORT: String(port), HOST: '127.0.0.1', ...routesTo(slow), SHUTDOWN_GRACE_MS: '1000', LLM_CIRCUIT_FAILURES: '2' });
+    const service = await spawnLiveService({ ...routesTo(slow), SHUTDOWN_GRACE_MS: '1000', LLM_CIRCUIT_FAILURES: '2' });
+    const { url } = service;
     try {
-      await eventually(async () => expect((await fetch(`${url}/health/live`)).status).toBe(200), 20_000, 100);
       const calls = Array.from({ length: 4 }, () => postJson(`${url}/v1/chat/completions`, chat('slow question', { model: 'sim/sim-1' })));
       await eventually(() => expect(slow.counters().inFlight).toBe(4), 5_000, 10);
       const signalled = Date.now();

@@ -5,7 +5,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { UpstreamSimulator } from '../src/simulator/upstream-simulator';
 import { chat, eventually, listenWithEnv, postJson, readSse, routesTo } from './support/service-harness';
-import { freePort, spawnService } from './support/spawn-service';
+import { freePort, spawnLiveService } from './support/spawn-service';
 
 /** What an OTLP/HTTP JSON export carries, as far as these tests read it. */
 interface OtlpSpan {
@@ -105,11 +105,7 @@ describe('tracing on: OTLP/HTTP spans for inbound request → pool admission →
 
   it('continues the caller trace, nests the spans by parent id, carries the GenAI attributes, and propagates traceparent upstream', async () => {
     const endpoint = await receiver.start();
-    const port = await freePort();
-    const url = `http://127.0.0.1:${port}`;
-    const service = spawnService({
-      PORT: String(port),
-      HOST: '127.0.0.1',
+    const service = await spawnLiveService({
       ...routesTo(simulator),
       LLM_MODEL: 'sim-1',
       LLM_MAX_RETRIES: '1',
@@ -122,8 +118,8 @@ describe('tracing on: OTLP/HTTP spans for inbound request → pool admission →
       // Nothing is exported on the timer within this test: every span must come from the flush at shutdown.
       OTEL_BSP_SCHEDULE_DELAY: '600000',
     });
+    const { url } = service;
     try {
-      await eventually(async () => expect((await fetch(`${url}/health/live`)).status).toBe(200), 20_000, 100);
       const stream = await fetch(`${url}/v1/chat/completions`, {
         method: 'POST',
         headers: { 'content-type': 'application/json', traceparent: TRACEPARENT, 'x-request-id': 'trace-stream' },
@@ -198,11 +194,7 @@ describe('tracing on: OTLP/HTTP spans for inbound request → pool admission →
   }, 40_000);
 
   it('a collector that is down costs the spans, not the shutdown: the process still exits 0 and says why', async () => {
-    const port = await freePort();
-    const url = `http://127.0.0.1:${port}`;
-    const service = spawnService({
-      PORT: String(port),
-      HOST: '127.0.0.1',
+    const service = await spawnLiveService({
       ...routesTo(simulator),
       LLM_MODEL: 'sim-1',
       SEARCH_SAMPLE_CORPUS: 'false',
@@ -213,8 +205,8 @@ describe('tracing on: OTLP/HTTP spans for inbound request → pool admission →
       OTEL_EXPORTER_OTLP_ENDPOINT: `http://127.0.0.1:${await freePort()}`,
       OTEL_BSP_SCHEDULE_DELAY: '600000',
     });
+    const { url } = service;
     try {
-      await eventually(async () => expect((await fetch(`${url}/health/live`)).status).toBe(200), 20_000, 100);
       expect((await postJson(`${url}/v1/chat/completions`, chat('hello'))).status).toBe(200);
       const signalled = Date.now();
       service.child.kill('SIGTERM');
