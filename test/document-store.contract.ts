@@ -7,6 +7,7 @@
 import { UpstreamSimulator } from '../src/simulator/upstream-simulator';
 import { getJson, postJson, requestJson, routesTo, startService, type RunningService } from './support/service-harness';
 
+/** The documents each contract test starts from; search.e2e-spec.ts indexes the same ones. */
 export const CORPUS = [
   { id: 'pool', title: 'Connection pools', text: 'A connection pool keeps sockets open and lends them to requests. The pool caps concurrency.', metadata: { topic: 'http', lang: 'en' } },
   { id: 'keepalive', title: 'Keep-alive', text: 'HTTP keep-alive reuses a TCP connection for the next request. Idle sockets expire after a timeout.', metadata: { topic: 'http', lang: 'en' } },

@@ -5,16 +5,8 @@ import { ConfigValidationError } from '../src/config/env-reader';
 import { DocumentIndex } from '../src/search/index/document-index';
 import { readIndexedIds } from '../src/search/index/journal-store';
 import { UpstreamSimulator } from '../src/simulator/upstream-simulator';
+import { CORPUS } from './document-store.contract';
 import { getJson, postJson, requestJson, routesTo, startService, type RunningService } from './support/service-harness';
-
-const CORPUS = [
-  { id: 'pool', title: 'Connection pools', text: 'A connection pool keeps sockets open and lends them to requests. The pool caps concurrency.', metadata: { topic: 'http', lang: 'en' } },
-  { id: 'keepalive', title: 'Keep-alive', text: 'HTTP keep-alive reuses a TCP connection for the next request. Idle sockets expire after a timeout.', metadata: { topic: 'http', lang: 'en' } },
-  { id: 'tls', title: 'TLS handshakes', text: 'A TLS handshake costs round trips; session resumption skips the key exchange.', metadata: { topic: 'tls', lang: 'en' } },
-  { id: 'gpu', title: 'Continuous batching', text: 'Serving engines batch requests on the GPU at every decoding step to raise throughput.', metadata: { topic: 'llm', lang: 'en' } },
-  { id: 'pool-de', title: 'Verbindungspools', text: 'Ein Verbindungspool hält Sockets offen und verleiht sie an Anfragen.', metadata: { topic: 'http', lang: 'de' } },
-  { id: 'kv', title: 'KV cache', text: 'The key value cache stores attention keys so each new token costs one decoding step.', metadata: { topic: 'llm', lang: 'en', year: 2024 } },
-];
 
 async function deleteJson(url: string) {
   const { status, json } = await requestJson('DELETE', url);
