@@ -1,9 +1,6 @@
-import { mkdtempSync, rmSync } from 'node:fs';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
-import { UpstreamSimulator } from '../src/simulator/upstream-simulator';
-import { startServiceWithLogs, type LoggedService } from './support/log-capture';
-import { chat, eventually, postJson, readSse, request, routesTo } from './support/service-harness';
+import type { UpstreamSimulator } from '../src/simulator/upstream-simulator';
+import { startWithSimulatorAndLogs } from './support/log-capture';
+import { chat, eventually, postJson, readSse, request } from './support/service-harness';
 
 const CALLER_KEYS = ['access-log-caller-one-0123456789', 'access-log-caller-two-9876543210'];
 const PROVIDER_KEY = 'sk-proj-AccessLogProviderKey0123456789abcdef';
@@ -12,9 +9,8 @@ const PROMPT = 'a prompt whose words stay out of the logs';
 
 describe('access log: one JSON line per request, fields present, no secrets', () => {
   let simulator: UpstreamSimulator;
-  let service: LoggedService;
+  let stop: (() => Promise<void>) | undefined;
   let url: string;
-  let searchDir: string;
   let output: string[];
   const auth = (i: number) => ({ authorization: `Bearer ${CALLER_KEYS[i]}` });
 
@@ -36,32 +32,23 @@ describe('access log: one JSON line per request, fields present, no secrets', ()
   };
 
   beforeAll(async () => {
-    simulator = new UpstreamSimulator({ apiKeys: [PROVIDER_KEY] });
-    await simulator.start();
-    searchDir = mkdtempSync(join(tmpdir(), 'llm-access-log-'));
-    service = await startServiceWithLogs({
-      ...routesTo(simulator),
-      LLM_SIM_API_KEY: PROVIDER_KEY,
-      LLM_MODEL: 'sim-1',
-      LLM_MAX_RETRIES: '1',
-      LLM_PRICES: '{"sim-1":{"input":1,"output":2}}',
-      SERVICE_API_KEYS: CALLER_KEYS.join(','),
-      SEARCH_DATA_DIR: searchDir,
-      SEARCH_SAMPLE_CORPUS: 'false',
-      LOG_FORMAT: 'json',
-      LOG_LEVEL: 'info',
-    });
-    ({ url, logs: output } = service);
+    const running = await startWithSimulatorAndLogs(
+      { apiKeys: [PROVIDER_KEY] },
+      {
+        LLM_SIM_API_KEY: PROVIDER_KEY,
+        LLM_MODEL: 'sim-1',
+        LLM_MAX_RETRIES: '1',
+        LLM_PRICES: '{"sim-1":{"input":1,"output":2}}',
+        SERVICE_API_KEYS: CALLER_KEYS.join(','),
+        LOG_FORMAT: 'json',
+        LOG_LEVEL: 'info',
+      },
+    );
+    ({ simulator, stop } = running);
+    ({ url, logs: output } = running.service);
   });
 
-  afterAll(async () => {
-    try {
-      await service?.close();
-    } finally {
-      await simulator?.stop();
-      rmSync(searchDir, { recursive: true, force: true });
-    }
-  });
+  afterAll(() => stop?.());
 
   it('writes a completion call with its route, caller name, upstream, model, attempts, tokens, cost and both ids', async () => {
     const answer = await postJson(`${url}/v1/chat/completions?access_token=${QUERY_TOKEN}`, chat(PROMPT), { headers: { ...auth(1), 'x-request-id': 'access-1' } });

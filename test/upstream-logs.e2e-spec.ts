@@ -1,18 +1,14 @@
-import { mkdtempSync, rmSync } from 'node:fs';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
-import { UpstreamSimulator } from '../src/simulator/upstream-simulator';
-import { startServiceWithLogs, type LoggedService } from './support/log-capture';
-import { chat, eventually, postJson, readSse, routesTo, sleep } from './support/service-harness';
+import type { UpstreamSimulator } from '../src/simulator/upstream-simulator';
+import { startWithSimulatorAndLogs } from './support/log-capture';
+import { chat, eventually, postJson, readSse, sleep } from './support/service-harness';
 
 const PROVIDER_KEY = 'sk-proj-UpstreamLogsProviderKey0123456789abcdef';
 const CIRCUIT_OPEN_MS = 300;
 
 describe('upstream 5xx, stream errors and circuit transitions: one warn line each, with its reason and ids', () => {
   let simulator: UpstreamSimulator;
-  let service: LoggedService;
+  let stop: (() => Promise<void>) | undefined;
   let url: string;
-  let searchDir: string;
   let output: string[];
 
   const lines = () =>
@@ -24,33 +20,24 @@ describe('upstream 5xx, stream errors and circuit transitions: one warn line eac
   const events = (event: string) => lines().filter((line) => line.event === event);
 
   beforeAll(async () => {
-    simulator = new UpstreamSimulator({ apiKeys: [PROVIDER_KEY] });
-    await simulator.start();
-    searchDir = mkdtempSync(join(tmpdir(), 'llm-upstream-logs-'));
-    service = await startServiceWithLogs({
-      ...routesTo(simulator),
-      LLM_SIM_API_KEY: PROVIDER_KEY,
-      LLM_MODEL: 'sim-1',
-      LLM_MAX_RETRIES: '1',
-      LLM_CIRCUIT_FAILURES: '2',
-      LLM_CIRCUIT_OPEN_MS: String(CIRCUIT_OPEN_MS),
-      SEARCH_DATA_DIR: searchDir,
-      SEARCH_SAMPLE_CORPUS: 'false',
-      LOG_FORMAT: 'json',
-      LOG_LEVEL: 'warn',
-      SERVICE_KEEPALIVE_TIMEOUT_MS: '2000',
-    });
-    ({ url, logs: output } = service);
+    const running = await startWithSimulatorAndLogs(
+      { apiKeys: [PROVIDER_KEY] },
+      {
+        LLM_SIM_API_KEY: PROVIDER_KEY,
+        LLM_MODEL: 'sim-1',
+        LLM_MAX_RETRIES: '1',
+        LLM_CIRCUIT_FAILURES: '2',
+        LLM_CIRCUIT_OPEN_MS: String(CIRCUIT_OPEN_MS),
+        LOG_FORMAT: 'json',
+        LOG_LEVEL: 'warn',
+        SERVICE_KEEPALIVE_TIMEOUT_MS: '2000',
+      },
+    );
+    ({ simulator, stop } = running);
+    ({ url, logs: output } = running.service);
   });
 
-  afterAll(async () => {
-    try {
-      await service?.close();
-    } finally {
-      await simulator?.stop();
-      rmSync(searchDir, { recursive: true, force: true });
-    }
-  });
+  afterAll(() => stop?.());
 
   it('logs an upstream 5xx once, with the upstream, status, its message, both ids and whether it is retried', async () => {
     simulator.setFaults({ status: 503, retryAfterMs: 10, count: 1, errorMessage: `overloaded, key {key}` });

@@ -1,6 +1,10 @@
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { ConsoleLogger, Logger } from '@nestjs/common';
 import type { NestFastifyApplication } from '@nestjs/platform-fastify';
-import { listenWithEnv, type RunningService } from './service-harness';
+import { UpstreamSimulator, type SimulatorOptions } from '../../src/simulator/upstream-simulator';
+import { listenWithEnv, routesTo, type RunningService } from './service-harness';
 
 export interface LogCapture {
   /** Every chunk written to stdout or stderr since the capture began, in order, as text. */
@@ -50,6 +54,42 @@ export async function startServiceWithLogs(env: Record<string, string>): Promise
         await app.close();
       } finally {
         capture.restore();
+      }
+    },
+  };
+}
+
+export interface LoggedSimulatedService {
+  simulator: UpstreamSimulator;
+  service: LoggedService;
+  /** Closes the service (its capture with it), then the simulator, then removes the search index. */
+  stop(): Promise<void>;
+}
+
+/** `startWithSimulator` with the service's output captured: a simulator, then the service routed to it on an empty search index of its own. */
+export async function startWithSimulatorAndLogs(simulatorOptions: SimulatorOptions, env: Record<string, string>): Promise<LoggedSimulatedService> {
+  const simulator = new UpstreamSimulator(simulatorOptions);
+  await simulator.start();
+  const searchDir = mkdtempSync(join(tmpdir(), 'llm-logged-'));
+  const release = async () => {
+    await simulator.stop();
+    rmSync(searchDir, { recursive: true, force: true });
+  };
+  let service: LoggedService;
+  try {
+    service = await startServiceWithLogs({ ...routesTo(simulator), SEARCH_DATA_DIR: searchDir, SEARCH_SAMPLE_CORPUS: 'false', ...env });
+  } catch (error) {
+    await release();
+    throw error;
+  }
+  return {
+    simulator,
+    service,
+    stop: async () => {
+      try {
+        await service.close();
+      } finally {
+        await release();
       }
     },
   };
