@@ -99,7 +99,8 @@ async function measureStore(settings: BenchSettings, store: string, size: number
 }
 
 export async function searchStores(settings: BenchSettings): Promise<ScenarioReport> {
-  const sizes = settings.quick ? [2_000, 10_000] : [10_000, 100_000];
+  // BENCH_SEARCH_SIZES=10000 measures one size alone (single writes are taken at the first size).
+  const sizes = process.env.BENCH_SEARCH_SIZES ? process.env.BENCH_SEARCH_SIZES.split(',').map(Number) : settings.quick ? [2_000, 10_000] : [10_000, 100_000];
   const singleWrites = settings.quick ? 100 : 500;
   const queries = settings.quick ? 100 : 500;
   let postgres: PostgresCluster | undefined;
