@@ -14,6 +14,7 @@ import { PoolRegistry } from '../pool/pool-registry';
 import type { Lease, UpstreamPool } from '../pool/upstream-pool';
 import { startAttemptTimers, type AttemptTimers } from './attempt-timers';
 import { UpstreamBodyTap, readErrorBody } from './upstream-body';
+import { upstreamHttpAdapter } from './upstream-http.adapter';
 import { MAX_HONOURED_RETRY_AFTER_MS, backoffDelayMs, isRetryableStatus, serverRetryDelayMs, serverSaysRetry } from './retry-policy';
 import {
   circuitOpenError,
@@ -329,8 +330,10 @@ export class UpstreamClient {
       },
       httpAgent: pool.agent,
       httpsAgent: pool.agent,
+      // One http(s).request on the pool's agent instead of axios' general-purpose node adapter (see the adapter).
+      adapter: upstreamHttpAdapter,
       responseType,
-      // A body read whole stops at the bound (axios destroys the socket); a stream is counted by UpstreamBodyTap,
+      // A body read whole stops at the bound (the adapter destroys the socket); a stream is counted by UpstreamBodyTap,
       // which can tell our reader why.
       maxContentLength: responseType === 'json' ? pool.settings.maxResponseBytes : -1,
       signal,

@@ -3,7 +3,7 @@ import type { ServerResponse } from 'node:http';
 import { performance } from 'node:perf_hooks';
 import { pause } from './abortable-pause';
 import { splitTokens } from './extractive-answer';
-import { sendJson } from './json-response';
+import { sendJson, type ContentEncoding } from './json-response';
 import type { GenerationReply, WireFormat } from './wire-format';
 
 export interface ReplyTiming {
@@ -18,6 +18,8 @@ export interface ReplyTiming {
   streamError?: { afterTokens: number; event: string };
   /** Wait this long between the last event and the end of the body. */
   endDelayMs?: number;
+  /** A whole answer is sent compressed with this encoding. */
+  contentEncoding?: ContentEncoding;
 }
 
 /**
@@ -33,7 +35,7 @@ export async function sendReply(
 ): Promise<void> {
   await pause(timing.ttftMs, signal);
   if (signal.aborted) return;
-  if (!reply.request.stream) return sendJson(response, 200, wire.completion(reply));
+  if (!reply.request.stream) return sendJson(response, 200, wire.completion(reply), {}, timing.contentEncoding);
   await streamTokens(response, wire, reply, timing, signal);
 }
 

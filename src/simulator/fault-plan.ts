@@ -45,9 +45,13 @@ export interface FaultOptions {
    * a value replaces the field, null removes it, e.g. {"prompt_tokens": null} or {"input_tokens": "12"}.
    */
   usage?: Record<string, unknown>;
+  /** Compress a whole (non-streamed) answer with this Content-Encoding, as a provider behind a compressing proxy does. */
+  contentEncoding?: 'gzip' | 'deflate' | 'deflate-raw' | 'br';
 }
 
-type FieldKind = 'count' | 'duration' | 'status' | 'redirect' | 'boolean' | 'string' | 'object';
+type FieldKind = 'count' | 'duration' | 'status' | 'redirect' | 'boolean' | 'string' | 'object' | 'encoding';
+
+const ENCODINGS = ['gzip', 'deflate', 'deflate-raw', 'br'];
 
 const FIELDS: Record<keyof FaultOptions, FieldKind> = {
   count: 'count',
@@ -70,6 +74,7 @@ const FIELDS: Record<keyof FaultOptions, FieldKind> = {
   errorMessage: 'string',
   errorParam: 'string',
   usage: 'object',
+  contentEncoding: 'encoding',
 };
 
 function fieldProblem(kind: FieldKind, value: unknown): string | undefined {
@@ -88,6 +93,8 @@ function fieldProblem(kind: FieldKind, value: unknown): string | undefined {
       return typeof value === 'string' ? undefined : 'a string';
     case 'object':
       return typeof value === 'object' && value !== null && !Array.isArray(value) ? undefined : 'a JSON object';
+    case 'encoding':
+      return ENCODINGS.includes(value as string) ? undefined : `one of ${ENCODINGS.join(', ')}`;
   }
 }
 

@@ -384,6 +384,7 @@ export class UpstreamSimulator {
       stallAfterTokens: fault?.stallAfterTokens,
       stallMs: fault?.stallMs,
       endDelayMs: fault?.streamEndDelayMs,
+      contentEncoding: fault?.contentEncoding,
       streamError:
         fault?.streamErrorAfterTokens === undefined
           ? undefined
