@@ -5,16 +5,20 @@
  * process (it loads the `domain` module and installs source-map-support), which
  * is not what is deployed.
  *
- * The output goes to node_modules/.cache/llm-bench/ (never to dist/, which is
+ * The output goes to node_modules/.cache/llm-bench-<checkout>/ (never to dist/, which is
  * the project's own), laid out like the repository so that paths the service
  * computes from __dirname (package.json two levels up, assets beside the code) hold.
  */
 import { spawnSync } from 'node:child_process';
+import { createHash } from 'node:crypto';
 import { copyFileSync, existsSync, mkdirSync, readdirSync, rmSync, statSync } from 'node:fs';
 import { dirname, join, relative } from 'node:path';
 
 const ROOT = join(__dirname, '..', '..');
-export const BUILD_ROOT = join(ROOT, 'node_modules', '.cache', 'llm-bench');
+// One build directory per checkout: a git worktree that links node_modules from another checkout must not
+// delete (or overwrite) the build a bench running there is measuring.
+const CHECKOUT = createHash('sha256').update(ROOT).digest('hex').slice(0, 8);
+export const BUILD_ROOT = join(ROOT, 'node_modules', '.cache', `llm-bench-${CHECKOUT}`);
 export const BUILD_DIST = join(BUILD_ROOT, 'dist');
 
 function copyAssets(from: string, to: string): void {

@@ -156,7 +156,7 @@ export function useServiceRuntime(runtime: ServiceRuntime): void {
 
 export function describeServiceRuntime(): string {
   return serviceRuntime.kind === 'compiled'
-    ? '`node dist/main.js` as `npm run build` makes it (compiled by tsc with tsconfig.build.json into node_modules/.cache/llm-bench/)'
+    ? '`node dist/main.js` as `npm run build` makes it (compiled by tsc with tsconfig.build.json into node_modules/.cache/llm-bench-<checkout>/)'
     : '`node -r ts-node/register/transpile-only src/main.ts`';
 }
 

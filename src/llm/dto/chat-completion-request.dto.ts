@@ -17,7 +17,9 @@ import {
   ValidateBy,
   type ValidationOptions,
 } from 'class-validator';
+import { ValidatedBySchema } from '../../common/validation.pipe';
 import type { ChatCompletionRequest, ChatMessage, ChatRole, ContentPart } from '../chat.types';
+import { CHAT_COMPLETION_REQUEST_SCHEMA } from './chat-completion-request.schema';
 
 const ROLES: ChatRole[] = ['system', 'developer', 'user', 'assistant', 'tool'];
 const MAX_CONTENT_CHARS = 1_000_000;
@@ -62,6 +64,8 @@ export class ChatMessageDto implements ChatMessage {
   tool_calls?: unknown[];
 }
 
+// The hot route: a valid body is checked by the compiled schema alone; a bad one by the decorators below.
+@ValidatedBySchema(CHAT_COMPLETION_REQUEST_SCHEMA)
 export class ChatCompletionRequestDto implements ChatCompletionRequest {
   [key: string]: unknown;
 
