@@ -8,6 +8,10 @@
  *   BENCH_ONLY=1,3,6     run only these scenarios (the report then covers only them); 7 (or search): the search stores
  *   BENCH_RESULTS_DIR    where the report goes (default bench/results)
  *   BENCH_SERVICE_RUNTIME=ts-node   run the service through ts-node instead of compiled (when tsc cannot emit)
+ *   BENCH_SERVICE_NODE_FLAGS="..."  node flags for the service instead of npm start's (e.g. "" to measure without them)
+ *   BENCH_PORTKEY=0      leave the Portkey gateway out of scenario 3 (it is installed into bench/.tools/ on first use)
+ *   BENCH_ONLY=profile   the CPU profile of the service by package (part of scenario 3 otherwise)
+ *   BENCH_PROFILE_KEEP=<file>  keep that profile's raw .cpuprofile
  *
  * Layout: this process is the load generator (autocannon, undici); the simulator,
  * the latency proxy and every service instance are child processes with their
@@ -25,7 +29,10 @@ import { overload } from './scenarios/overload';
 import { poolVsNoPool } from './scenarios/pool-vs-no-pool';
 import { searchStores } from './scenarios/search';
 import type { BenchSettings, ScenarioReport } from './scenarios/scenario';
+import { serviceCpuProfile } from './scenarios/cpu-profile';
 import { serviceOverhead } from './scenarios/service-overhead';
+import { installPortkey } from './harness/portkey';
+import { PortkeyProcess } from './harness/processes';
 import { streamingTtfb } from './scenarios/streaming-ttfb';
 import { renderReport } from './report/markdown-report';
 
@@ -91,16 +98,28 @@ async function main(): Promise<void> {
   }
 
   // One plain-HTTP simulator and one service for the direct-vs-service comparisons (3, 4, method check).
-  const plain = wanted('3') || wanted('4') || wanted('method');
+  const plain = wanted('3') || wanted('4') || wanted('method') || wanted('profile');
   const simulator = plain ? await SimulatorProcess.start({ tls: false }) : undefined;
   const service = simulator ? await ServiceProcess.start('service', { LLM_UPSTREAMS: `sim=${simulator.origin}/v1`, LLM_MAX_CONNECTIONS: '256' }) : undefined;
   if (simulator && service && wanted('3')) {
+    // Another gateway on the same machine and simulator, as a reference (installed on first use; skipped with a note if it cannot be).
+    let portkey: PortkeyProcess | { problem: string } = { problem: 'left out (BENCH_PORTKEY=0)' };
+    if (process.env.BENCH_PORTKEY !== '0') {
+      log('scenario 3: installing / starting the Portkey gateway');
+      const installed = installPortkey();
+      portkey = 'entry' in installed ? await PortkeyProcess.start(installed.entry).catch((error: Error) => ({ problem: error.message.slice(0, 300) })) : installed;
+    }
     log('scenario 3: service overhead, direct vs through the service');
-    reports.push(await serviceOverhead(settings, simulator, service, cores));
+    reports.push(await serviceOverhead(settings, simulator, service, cores, portkey));
+    if (portkey instanceof PortkeyProcess) await portkey.stop();
   }
   if (simulator && service && wanted('4')) {
     log('scenario 4: streaming time to first byte');
     reports.push(await streamingTtfb(settings, simulator, service, cores));
+  }
+  if (simulator && (wanted('3') || wanted('profile'))) {
+    log('scenario 3b: CPU profile of the service');
+    reports.push(await serviceCpuProfile(settings, simulator));
   }
   if (wanted('5')) {
     log('scenario 5: overload at 4 × capacity');

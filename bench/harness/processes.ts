@@ -146,6 +146,18 @@ function spawnTs(script: string, args: string[], env: Record<string, string>): C
   return spawnNode([...TS_NODE, script, ...args], env);
 }
 
+/**
+ * The node flags production starts the service with (`npm start`, the Dockerfile, the manifests all agree):
+ * read from package.json's start script, so the bench measures what is deployed.
+ */
+function productionNodeFlags(): string[] {
+  // BENCH_SERVICE_NODE_FLAGS (may be empty) replaces them, to measure what a flag buys.
+  const override = process.env.BENCH_SERVICE_NODE_FLAGS;
+  if (override !== undefined) return override.split(/\s+/).filter(Boolean);
+  const start = (JSON.parse(readFileSync(join(ROOT, 'package.json'), 'utf8')) as { scripts: Record<string, string> }).scripts.start ?? '';
+  return /\bnode((?: --[^\s]+)*) dist\/main\.js/.exec(start)?.[1].trim().split(/\s+/).filter(Boolean) ?? [];
+}
+
 /** How the service is started: compiled like `npm run build` (bench/harness/build-service.ts), or through ts-node. */
 export type ServiceRuntime = { kind: 'compiled'; entry: string; cwd: string } | { kind: 'ts-node' };
 let serviceRuntime: ServiceRuntime = { kind: 'ts-node' };
@@ -196,6 +208,29 @@ export class ProxyProcess extends Child {
   }
 }
 
+/** The Portkey gateway (bench/harness/portkey.ts), ready once it answers HTTP. */
+export class PortkeyProcess extends Child {
+  url = '';
+
+  static async start(entry: string): Promise<PortkeyProcess> {
+    const port = await freePort();
+    const gateway = new PortkeyProcess('portkey', spawnNode([entry, `--port=${port}`, '--headless'], { PORTKEY_HEADLESS: 'true' }));
+    gateway.url = `http://127.0.0.1:${port}`;
+    const deadline = Date.now() + 60_000;
+    let exited = false;
+    void gateway.exited.then(() => (exited = true));
+    while (Date.now() < deadline && !exited) {
+      try {
+        await fetch(gateway.url, { signal: AbortSignal.timeout(1_000) });
+        return gateway;
+      } catch {
+        await new Promise((resolve) => setTimeout(resolve, 200));
+      }
+    }
+    throw new Error(`portkey did not start:\n${gateway.log}`);
+  }
+}
+
 export interface PoolStats {
   sockets: { created: number; open: number; active: number; idle: number; tlsHandshakes: number; tlsSessionsResumed: number; closed: number; closedByReason: Record<string, number> };
   requests: { total: number; reused: number; succeeded: number; failed: number; inFlight: number; queued: number; peakInFlight: number };
@@ -214,7 +249,7 @@ export class ServiceProcess extends Child {
     const adminKey = `bench-admin-${Math.random().toString(36).slice(2)}-key`;
     const runtime = serviceRuntime;
     const child = spawnNode(
-      [...nodeArgs, ...(runtime.kind === 'compiled' ? [runtime.entry] : [...TS_NODE, join(ROOT, 'src', 'main.ts')])],
+      [...productionNodeFlags(), ...nodeArgs, ...(runtime.kind === 'compiled' ? [runtime.entry] : [...TS_NODE, join(ROOT, 'src', 'main.ts')])],
       {
         PORT: String(port),
         HOST: '127.0.0.1',
