@@ -29,7 +29,11 @@ export class ApiKeyGuard implements CanActivate {
     const apiKeyHeader = request.headers['x-api-key'];
     const token = bearerToken(request.headers.authorization) ?? (typeof apiKeyHeader === 'string' && apiKeyHeader ? apiKeyHeader : undefined);
     const caller = token === undefined ? undefined : this.keys.match(token);
-    if (caller) request.caller = caller;
+    if (caller) {
+      request.caller = caller;
+      // Spend is booked to it (currentCaller), from wherever the request's work runs.
+      if (request.exchange) request.exchange.caller = caller.name;
+    }
 
     if (access === 'caller' && !this.keys.callerKeysConfigured) return true;
     if (!caller) {

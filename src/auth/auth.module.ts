@@ -1,15 +1,14 @@
 import { Inject, Logger, Module, OnModuleInit } from '@nestjs/common';
-import { APP_GUARD, APP_INTERCEPTOR } from '@nestjs/core';
+import { APP_GUARD } from '@nestjs/core';
 import { ThrottlerModule } from '@nestjs/throttler';
 import { securityConfig, type SecurityConfig } from '../config/security.config';
 import { ApiKeyGuard } from './api-key.guard';
-import { CallerContextInterceptor } from './caller-context';
 import { CallerThrottlerGuard } from './caller-throttler.guard';
 import { FleetThrottlerStorage } from './fleet-throttler-storage';
 import { KeyMatcher } from './key-matcher';
 import { RateLimitStoreModule } from './rate-limit-store.module';
 
-/** Caller keys, the admin key and the per-caller rate limit, as global guards; the caller each handler's spend is booked to. */
+/** Caller keys, the admin key and the per-caller rate limit, as global guards (ApiKeyGuard also names the caller spend is booked to). */
 @Module({
   imports: [
     ThrottlerModule.forRootAsync({
@@ -29,8 +28,6 @@ import { RateLimitStoreModule } from './rate-limit-store.module';
     // In this order: the caller is identified before its budget is counted, and a refused key spends none.
     { provide: APP_GUARD, useClass: ApiKeyGuard },
     { provide: APP_GUARD, useClass: CallerThrottlerGuard },
-    // Spend is booked to the caller the guards identified.
-    { provide: APP_INTERCEPTOR, useClass: CallerContextInterceptor },
   ],
 })
 export class AuthModule implements OnModuleInit {

@@ -5,6 +5,8 @@ import { errorEnvelope } from '../common/error-envelope';
 import { routeAccess } from './route-access.decorator';
 import './caller'; // FastifyRequest.caller
 
+const ALLOWED = Promise.resolve(true);
+
 /**
  * The throttler, keyed by caller: the key's SHA-256 prefix set by ApiKeyGuard
  * (never the key itself), or the client address when auth is off. One budget
@@ -12,6 +14,15 @@ import './caller'; // FastifyRequest.caller
  */
 @Injectable()
 export class CallerThrottlerGuard extends ThrottlerGuard {
+  /**
+   * With the limit off (SERVICE_RATE_LIMIT_PER_MINUTE=0) or on a public route, answered at once: the base
+   * guard would otherwise await its skip hooks and five metadata lookups per request.
+   */
+  override canActivate(context: ExecutionContext): Promise<boolean> {
+    if (this.commonOptions.skipIf?.(context) || routeAccess(this.reflector, context) === 'public') return ALLOWED;
+    return super.canActivate(context);
+  }
+
   protected override async shouldSkip(context: ExecutionContext): Promise<boolean> {
     return routeAccess(this.reflector, context) === 'public';
   }

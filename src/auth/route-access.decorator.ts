@@ -18,6 +18,19 @@ export const Public = () => Access('public');
 /** Only SERVICE_ADMIN_KEY; a caller key is refused with 403. */
 export const AdminOnly = () => Access('admin');
 
+// Decorators are fixed once the app is built: each route's access is read from its metadata once, not per request
+// (two global guards ask on every request; the reflector's lookups were a measurable share of the hot path).
+const accessByHandler = new WeakMap<object, Map<object, RouteAccess>>();
+
 export function routeAccess(reflector: Reflector, context: ExecutionContext): RouteAccess {
-  return reflector.getAllAndOverride(Access, [context.getHandler(), context.getClass()]) ?? 'caller';
+  const handler = context.getHandler();
+  const controller = context.getClass();
+  let byController = accessByHandler.get(handler);
+  let access = byController?.get(controller);
+  if (access === undefined) {
+    access = reflector.getAllAndOverride(Access, [handler, controller]) ?? 'caller';
+    if (!byController) accessByHandler.set(handler, (byController = new Map()));
+    byController.set(controller, access);
+  }
+  return access;
 }

@@ -22,6 +22,23 @@ describe('SpendTracker', () => {
     expect(warnings.some((line) => /[\r\n]/.test(line))).toBe(false);
   });
 
+  it('books each call to the month it settles in, across a month boundary (the month is cached, not stale)', async () => {
+    jest.useFakeTimers({ now: Date.UTC(2026, 0, 31, 23, 59, 59, 990), doNotFake: ['setTimeout', 'setImmediate', 'nextTick', 'queueMicrotask'] });
+    try {
+      const spend = tracker();
+      await (await spend.reserve({ upstream: 'sim', model: 'm', caller: 'key-1' }, { promptTokens: 1 })).settle(USAGE, false);
+      expect(await spend.snapshot()).toMatchObject({ month: '2026-01', byModel: [expect.objectContaining({ requests: 1 })] });
+      jest.setSystemTime(Date.UTC(2026, 1, 1, 0, 0, 0, 5));
+      await (await spend.reserve({ upstream: 'sim', model: 'm', caller: 'key-1' }, { promptTokens: 1 })).settle(USAGE, false);
+      expect(await spend.snapshot()).toMatchObject({ month: '2026-02', byModel: [expect.objectContaining({ requests: 1 })] });
+      // A clock set back (NTP) is followed too.
+      jest.setSystemTime(Date.UTC(2026, 0, 31, 12));
+      expect(await spend.snapshot()).toMatchObject({ month: '2026-01', byModel: [expect.objectContaining({ requests: 1 })] });
+    } finally {
+      jest.useRealTimers();
+    }
+  });
+
   it('reserves atomically in one process: 100 concurrent calls at the edge of the budget, only those that fit run', async () => {
     // $1 per 1M tokens both ways; each call's worst case is 1 000 000 tokens = $1. $9 of $10 spent.
     const spend = tracker({ prices: { m: { input: 1, output: 1 } }, budgetLimitUsd: 10, reserveMaxTokens: 900_000 });

@@ -47,6 +47,9 @@ export class SpendTracker implements OnApplicationShutdown {
   private readonly logger = new Logger('Spend');
   private readonly warnedUnpriced = new Set<string>();
   private month = monthOf(new Date());
+  /** The current month's bounds (ms, UTC): every call asks for the month, and a Date + toISOString per call showed in profiles. */
+  private monthStartsAt = monthStart(Date.now(), 0);
+  private monthEndsAt = monthStart(Date.now(), 1);
   /** Upstream/model names kept as their own ledger lines this month (LLM_SPEND_MAX_MODELS), in this process. */
   private namedModels = new Set<string>();
   private readonly pending: PendingSettle[] = [];
@@ -245,7 +248,11 @@ export class SpendTracker implements OnApplicationShutdown {
   }
 
   private currentMonth(): string {
-    const month = monthOf(new Date());
+    const now = Date.now();
+    if (now >= this.monthStartsAt && now < this.monthEndsAt) return this.month;
+    this.monthStartsAt = monthStart(now, 0);
+    this.monthEndsAt = monthStart(now, 1);
+    const month = monthOf(new Date(now));
     if (month !== this.month) {
       this.month = month;
       this.namedModels = new Set();
@@ -273,6 +280,12 @@ function sumBy(rows: SpendRow[], keyOf: (row: SpendRow) => string): { key: strin
     sums.set(key, sum);
   }
   return [...sums].map(([key, sum]) => ({ key, sum }));
+}
+
+/** The first millisecond (UTC) of the month `offset` months after the one `now` falls in. */
+function monthStart(now: number, offset: number): number {
+  const date = new Date(now);
+  return Date.UTC(date.getUTCFullYear(), date.getUTCMonth() + offset, 1);
 }
 
 function monthOf(date: Date): string {

@@ -2,6 +2,8 @@ import { Injectable } from '@nestjs/common';
 import { Histogram, Registry } from 'prom-client';
 import type { PoolObserver } from '../pool/upstream-pool';
 
+type Observer = { observe(value: number): void };
+
 // Waiting for a slot is normally sub-millisecond; seconds mean the pool is saturated (LLM_POOL_TIMEOUT_MS is 5 s).
 const ACQUIRE_WAIT_BUCKETS = [0.0005, 0.001, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10];
 // A completion takes from a fraction of a second to minutes (LLM_TIMEOUT_MS is 10 min).
@@ -44,15 +46,31 @@ export class PoolLatencyHistograms implements PoolObserver {
     });
   }
 
+  // One child per upstream, made once: labels are few and fixed (the configured upstreams).
+  private readonly children = new Map<string, { acquireWait: Observer; requestDuration: Observer; timeToFirstToken: Observer }>();
+
+  private of(upstream: string) {
+    let children = this.children.get(upstream);
+    if (!children) {
+      children = {
+        acquireWait: this.acquireWait.labels(upstream),
+        requestDuration: this.requestDuration.labels(upstream),
+        timeToFirstToken: this.timeToFirstToken.labels(upstream),
+      };
+      this.children.set(upstream, children);
+    }
+    return children;
+  }
+
   acquired(upstream: string, waitedMs: number): void {
-    this.acquireWait.observe({ upstream }, waitedMs / 1000);
+    this.of(upstream).acquireWait.observe(waitedMs / 1000);
   }
 
   succeeded(upstream: string, latencyMs: number): void {
-    this.requestDuration.observe({ upstream }, latencyMs / 1000);
+    this.of(upstream).requestDuration.observe(latencyMs / 1000);
   }
 
   firstChunk(upstream: string, elapsedMs: number): void {
-    this.timeToFirstToken.observe({ upstream }, elapsedMs / 1000);
+    this.of(upstream).timeToFirstToken.observe(elapsedMs / 1000);
   }
 }

@@ -20,6 +20,8 @@ export class RequestExchange {
   upstreamRequestId?: string;
   /** The error code the caller was answered with (status or stream error event). */
   error?: string;
+  /** The caller ApiKeyGuard identified (`key-1`, `admin`): spend is booked to it (currentCaller). */
+  caller?: string;
   /** The request's server span, when tracing is on: the pool and the upstream client hang their spans under it. */
   trace?: RequestTrace;
 
