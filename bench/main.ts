@@ -9,6 +9,8 @@
  *   BENCH_RESULTS_DIR    where the report goes (default bench/results)
  *   BENCH_SERVICE_RUNTIME=ts-node   run the service through ts-node instead of compiled (when tsc cannot emit)
  *   BENCH_SERVICE_NODE_FLAGS="..."  node flags for the service instead of npm start's (e.g. "" to measure without them)
+ *   BENCH_BASELINE=<dir>  another checkout (e.g. `git worktree add --detach /tmp/base main`) built and run as a
+ *                        second service, measured in the same rounds as this one in scenarios 3 and 4 (before / after)
  *   BENCH_PORTKEY=0      leave the Portkey gateway out of scenario 3 (it is installed into bench/.tools/ on first use)
  *   BENCH_ONLY=profile   the CPU profile of the service by package (part of scenario 3 otherwise)
  *   BENCH_PROFILE_KEEP=<file>  keep that profile's raw .cpuprofile
@@ -20,7 +22,7 @@
 import { mkdirSync, writeFileSync } from 'node:fs';
 import { cpus, totalmem } from 'node:os';
 import { join } from 'node:path';
-import { BUILD_DIST, BUILD_ROOT, buildService } from './harness/build-service';
+import { BUILD_DIST, buildService } from './harness/build-service';
 import { describeServiceRuntime, ServiceProcess, SimulatorProcess, useServiceRuntime, waitForQuiet } from './harness/processes';
 import { harnessCheck } from './scenarios/harness-check';
 import { keepAliveCoverage } from './scenarios/keepalive-coverage';
@@ -79,9 +81,9 @@ async function main(): Promise<void> {
   let appFactory = join(__dirname, '..', 'src', 'app.factory.ts');
   if (runtime === 'compiled') {
     log('building the service (tsc -p tsconfig.build.json)');
-    const { entry, diagnostics } = buildService();
+    const { entry, root, diagnostics } = buildService();
     if (diagnostics) log(`  tsc reported problems but emitted the service:\n${diagnostics.slice(0, 2_000)}`);
-    useServiceRuntime({ kind: 'compiled', entry, cwd: BUILD_ROOT });
+    useServiceRuntime({ kind: 'compiled', entry, cwd: root });
     appFactory = join(BUILD_DIST, 'app.factory.js');
   }
   const reports: ScenarioReport[] = [];
@@ -100,7 +102,14 @@ async function main(): Promise<void> {
   // One plain-HTTP simulator and one service for the direct-vs-service comparisons (3, 4, method check).
   const plain = wanted('3') || wanted('4') || wanted('method') || wanted('profile');
   const simulator = plain ? await SimulatorProcess.start({ tls: false }) : undefined;
-  const service = simulator ? await ServiceProcess.start('service', { LLM_UPSTREAMS: `sim=${simulator.origin}/v1`, LLM_MAX_CONNECTIONS: '256' }) : undefined;
+  const serviceEnv = { LLM_UPSTREAMS: `sim=${simulator?.origin}/v1`, LLM_MAX_CONNECTIONS: '256' };
+  const service = simulator ? await ServiceProcess.start('service', serviceEnv) : undefined;
+  let baseline: ServiceProcess | undefined;
+  if (simulator && process.env.BENCH_BASELINE && (wanted('3') || wanted('4'))) {
+    log(`building the baseline service from ${process.env.BENCH_BASELINE}`);
+    const built = buildService(process.env.BENCH_BASELINE);
+    baseline = await ServiceProcess.start('baseline', serviceEnv, [], { kind: 'compiled', entry: built.entry, cwd: built.root });
+  }
   if (simulator && service && wanted('3')) {
     // Another gateway on the same machine and simulator, as a reference (installed on first use; skipped with a note if it cannot be).
     let portkey: PortkeyProcess | { problem: string } = { problem: 'left out (BENCH_PORTKEY=0)' };
@@ -110,12 +119,12 @@ async function main(): Promise<void> {
       portkey = 'entry' in installed ? await PortkeyProcess.start(installed.entry).catch((error: Error) => ({ problem: error.message.slice(0, 300) })) : installed;
     }
     log('scenario 3: service overhead, direct vs through the service');
-    reports.push(await serviceOverhead(settings, simulator, service, cores, portkey));
+    reports.push(await serviceOverhead(settings, simulator, service, cores, portkey, baseline));
     if (portkey instanceof PortkeyProcess) await portkey.stop();
   }
   if (simulator && service && wanted('4')) {
     log('scenario 4: streaming time to first byte');
-    reports.push(await streamingTtfb(settings, simulator, service, cores));
+    reports.push(await streamingTtfb(settings, simulator, service, cores, baseline));
   }
   if (simulator && (wanted('3') || wanted('profile'))) {
     log('scenario 3b: CPU profile of the service');
@@ -138,6 +147,7 @@ async function main(): Promise<void> {
     log("method check: service in the load generator's process vs its own");
     reports.push(await harnessCheck(settings, simulator, service, cores, appFactory));
   }
+  await baseline?.stop();
   await service?.stop();
   await simulator?.stop();
 

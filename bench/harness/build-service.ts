@@ -17,8 +17,8 @@ import { dirname, join, relative } from 'node:path';
 const ROOT = join(__dirname, '..', '..');
 // One build directory per checkout: a git worktree that links node_modules from another checkout must not
 // delete (or overwrite) the build a bench running there is measuring.
-const CHECKOUT = createHash('sha256').update(ROOT).digest('hex').slice(0, 8);
-export const BUILD_ROOT = join(ROOT, 'node_modules', '.cache', `llm-bench-${CHECKOUT}`);
+const buildRootOf = (checkout: string) => join(ROOT, 'node_modules', '.cache', `llm-bench-${createHash('sha256').update(checkout).digest('hex').slice(0, 8)}`);
+export const BUILD_ROOT = buildRootOf(ROOT);
 export const BUILD_DIST = join(BUILD_ROOT, 'dist');
 
 function copyAssets(from: string, to: string): void {
@@ -32,19 +32,25 @@ function copyAssets(from: string, to: string): void {
   }
 }
 
-/** Compiles src/ and returns the entry point; throws with tsc's output if nothing could be emitted. */
-export function buildService(): { entry: string; diagnostics: string } {
-  rmSync(BUILD_ROOT, { recursive: true, force: true });
-  mkdirSync(BUILD_ROOT, { recursive: true });
+/**
+ * Compiles src/ of `checkout` (this one by default; BENCH_BASELINE names another, e.g. a worktree of main,
+ * measured side by side) and returns the entry point; throws with tsc's output if nothing could be emitted.
+ * Every build lands under this checkout's node_modules, so both resolve the same dependencies.
+ */
+export function buildService(checkout = ROOT): { entry: string; root: string; diagnostics: string } {
+  const buildRoot = buildRootOf(checkout);
+  const buildDist = join(buildRoot, 'dist');
+  rmSync(buildRoot, { recursive: true, force: true });
+  mkdirSync(buildRoot, { recursive: true });
   const tsc = join(ROOT, 'node_modules', 'typescript', 'bin', 'tsc');
-  const result = spawnSync(process.execPath, [tsc, '-p', join(ROOT, 'tsconfig.build.json'), '--outDir', BUILD_DIST, '--incremental', 'false', '--sourceMap', 'false'], {
-    cwd: ROOT,
+  const result = spawnSync(process.execPath, [tsc, '-p', join(checkout, 'tsconfig.build.json'), '--outDir', buildDist, '--incremental', 'false', '--sourceMap', 'false'], {
+    cwd: checkout,
     encoding: 'utf8',
   });
-  const entry = join(BUILD_DIST, 'main.js');
+  const entry = join(buildDist, 'main.js');
   // tsc emits despite type errors (someone's work in progress elsewhere in src/); only a missing entry is fatal.
   if (!existsSync(entry)) throw new Error(`tsc emitted no ${relative(ROOT, entry)}:\n${result.stdout}${result.stderr}`);
-  copyAssets(join(ROOT, 'src'), BUILD_DIST);
-  copyFileSync(join(ROOT, 'package.json'), join(dirname(BUILD_DIST), 'package.json'));
-  return { entry, diagnostics: result.status === 0 ? '' : `${result.stdout}${result.stderr}`.trim() };
+  copyAssets(join(checkout, 'src'), buildDist);
+  copyFileSync(join(checkout, 'package.json'), join(dirname(buildDist), 'package.json'));
+  return { entry, root: buildRoot, diagnostics: result.status === 0 ? '' : `${result.stdout}${result.stderr}`.trim() };
 }

@@ -150,11 +150,13 @@ function spawnTs(script: string, args: string[], env: Record<string, string>): C
  * The node flags production starts the service with (`npm start`, the Dockerfile, the manifests all agree):
  * read from package.json's start script, so the bench measures what is deployed.
  */
-function productionNodeFlags(): string[] {
+function productionNodeFlags(runtime: ServiceRuntime): string[] {
   // BENCH_SERVICE_NODE_FLAGS (may be empty) replaces them, to measure what a flag buys.
   const override = process.env.BENCH_SERVICE_NODE_FLAGS;
   if (override !== undefined) return override.split(/\s+/).filter(Boolean);
-  const start = (JSON.parse(readFileSync(join(ROOT, 'package.json'), 'utf8')) as { scripts: Record<string, string> }).scripts.start ?? '';
+  // A compiled build has its checkout's package.json beside dist/ (a BENCH_BASELINE runs with its own flags).
+  const packageJson = runtime.kind === 'compiled' ? join(runtime.cwd, 'package.json') : join(ROOT, 'package.json');
+  const start = (JSON.parse(readFileSync(packageJson, 'utf8')) as { scripts: Record<string, string> }).scripts.start ?? '';
   return /\bnode((?: --[^\s]+)*) dist\/main\.js/.exec(start)?.[1].trim().split(/\s+/).filter(Boolean) ?? [];
 }
 
@@ -243,13 +245,12 @@ export class ServiceProcess extends Child {
   callerKey = '';
   adminKey = '';
 
-  static async start(name: string, env: Record<string, string>, nodeArgs: string[] = []): Promise<ServiceProcess> {
+  static async start(name: string, env: Record<string, string>, nodeArgs: string[] = [], runtime: ServiceRuntime = serviceRuntime): Promise<ServiceProcess> {
     const port = await freePort();
     const callerKey = `bench-caller-${Math.random().toString(36).slice(2)}-key`;
     const adminKey = `bench-admin-${Math.random().toString(36).slice(2)}-key`;
-    const runtime = serviceRuntime;
     const child = spawnNode(
-      [...productionNodeFlags(), ...nodeArgs, ...(runtime.kind === 'compiled' ? [runtime.entry] : [...TS_NODE, join(ROOT, 'src', 'main.ts')])],
+      [...productionNodeFlags(runtime), ...nodeArgs, ...(runtime.kind === 'compiled' ? [runtime.entry] : [...TS_NODE, join(ROOT, 'src', 'main.ts')])],
       {
         PORT: String(port),
         HOST: '127.0.0.1',

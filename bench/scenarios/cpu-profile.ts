@@ -78,6 +78,12 @@ export async function serviceCpuProfile(settings: BenchSettings, simulator: Simu
     table(['function', 'bucket', 'share'], wholeProfile.functions.map((f) => [`\`${f.name}\``, f.bucket, pct(f.share)])),
     '',
     '</details>',
+    '',
+    '<details><summary>Top functions by self time, streamed</summary>',
+    '',
+    table(['function', 'bucket', 'share'], streamProfile.functions.map((f) => [`\`${f.name}\``, f.bucket, pct(f.share)])),
+    '',
+    '</details>',
   ].join('\n');
   return { title: '3b. CPU profile of the service, by package', markdown, charts: [], targets: [] };
 }

@@ -38,6 +38,8 @@ export interface OverheadFigures {
   concurrency: number;
   direct: SideRun[];
   service: SideRun[];
+  /** BENCH_BASELINE: the other checkout's service, in the same rounds. */
+  baseline?: SideRun[];
   portkey?: SideRun[];
 }
 
@@ -47,6 +49,7 @@ export async function serviceOverhead(
   service: ServiceProcess,
   cores: number,
   portkey: PortkeyProcess | { problem: string } = { problem: 'not started' },
+  baseline?: ServiceProcess,
 ): Promise<ScenarioReport & { figures: OverheadFigures[] }> {
   await simulator.configure({ ttftMs: 0, tokensPerSecond: 0, latencyMs: UPSTREAM_LATENCY_MS });
   const body = chatBody();
@@ -56,7 +59,8 @@ export async function serviceOverhead(
   const gateway = portkey instanceof PortkeyProcess ? portkey : undefined;
   // The same call through Portkey, its OpenAI provider pointed at the simulator.
   const viaPortkey = gateway && { url: `${gateway.url}/v1/chat/completions`, body, headers: portkeyHeaders(`${simulator.origin}/v1`, 'sk-bench') };
-  const pids = { bench: process.pid, simulator: simulator.pid, service: service.pid, ...(gateway ? { portkey: gateway.pid } : {}) };
+  const viaBaseline = baseline && { url: `${baseline.url}/v1/chat/completions`, body, headers: { authorization: baseline.authorization } };
+  const pids = { bench: process.pid, simulator: simulator.pid, service: service.pid, ...(gateway ? { portkey: gateway.pid } : {}), ...(baseline ? { baseline: baseline.pid } : {}) };
   const figures: OverheadFigures[] = [];
 
   // A freshly started process spends its first seconds compiling (V8's optimising compiler runs on
@@ -65,34 +69,38 @@ export async function serviceOverhead(
   await closedLoop({ ...direct, connections: 32, durationS: settings.quick ? 1 : 3 });
   await closedLoop({ ...through, connections: 32, durationS: settings.quick ? 1 : 3 });
   if (viaPortkey) await closedLoop({ ...viaPortkey, connections: 32, durationS: settings.quick ? 1 : 3 });
+  if (viaBaseline) await closedLoop({ ...viaBaseline, connections: 32, durationS: settings.quick ? 1 : 3 });
   for (const connections of OVERHEAD_CONCURRENCY) {
     settings.log(`  c=${connections}: warm-up`);
     // JIT, connection set-up and the pool's sockets, on both sides, before anything is counted.
     await closedLoop({ ...direct, connections, durationS: settings.quick ? 0.3 : 1 });
     await closedLoop({ ...through, connections, durationS: settings.quick ? 0.3 : 1 });
     if (viaPortkey) await closedLoop({ ...viaPortkey, connections, durationS: settings.quick ? 0.3 : 1 });
+    if (viaBaseline) await closedLoop({ ...viaBaseline, connections, durationS: settings.quick ? 0.3 : 1 });
     const runs = await alternate(settings, {
       direct: () => measure(() => closedLoop({ ...direct, connections, durationS }), { simulator, pids }),
       service: () => measure(() => closedLoop({ ...through, connections, durationS }), { simulator, service, pids }),
+      ...(viaBaseline ? { baseline: () => measure(() => closedLoop({ ...viaBaseline, connections, durationS }), { simulator, service: baseline, pids }) } : {}),
       ...(viaPortkey ? { portkey: () => measure(() => closedLoop({ ...viaPortkey, connections, durationS }), { simulator, pids }) } : {}),
     });
-    figures.push({ concurrency: connections, direct: runs.direct, service: runs.service, portkey: runs.portkey });
+    figures.push({ concurrency: connections, direct: runs.direct, service: runs.service, baseline: runs.baseline, portkey: runs.portkey });
   }
 
   const rows: string[][] = [];
   const ratioRows: string[][] = [];
   const series: CdfSeries[] = [];
   const portkeyLabel = `Portkey ${PORTKEY_VERSION}`;
-  for (const { concurrency, direct: d, service: s, portkey: p } of figures) {
+  for (const { concurrency, direct: d, service: s, baseline: b, portkey: p } of figures) {
     const sides: [string, SideRun[]][] = [
       ['direct', d],
       ['service', s],
+      ...(b ? [['baseline', b] as [string, SideRun[]]] : []),
       ...(p ? [[portkeyLabel, p] as [string, SideRun[]]] : []),
     ];
     for (const [side, runs] of sides) {
       const lat = summarize(latencies(runs));
       const cpu = cpuPerRequestUs(runs);
-      const gatewayName = side === 'service' ? 'service' : side === portkeyLabel ? 'portkey' : undefined;
+      const gatewayName = side === 'service' || side === 'baseline' ? side : side === portkeyLabel ? 'portkey' : undefined;
       rows.push([
         `c=${concurrency} ${side}`,
         fmt(throughput(runs)),
@@ -109,7 +117,7 @@ export async function serviceOverhead(
         String(Math.max(...runs.map((r) => r.upstream.connections))),
         statusSummary(mergeStatuses(runs)),
       ]);
-      if (side !== portkeyLabel) series.push({ label: `c=${concurrency} ${side}`, values: latencies(runs), dashed: side === 'direct', colour: OVERHEAD_CONCURRENCY.indexOf(concurrency as 1) });
+      if (side === 'direct' || side === 'service') series.push({ label: `c=${concurrency} ${side}`, values: latencies(runs), dashed: side === 'direct', colour: OVERHEAD_CONCURRENCY.indexOf(concurrency as 1) });
     }
     const dLat = summarize(latencies(d));
     const sLat = summarize(latencies(s));
@@ -120,6 +128,7 @@ export async function serviceOverhead(
       ms(sLat.p50 - dLat.p50),
       ms(sLat.p99 - dLat.p99),
       p ? `${ratio(throughput(s) / throughput(p))} (${perRound(s.map((run, i) => run.load.okPerSecond / p[i].load.okPerSecond), '×')})` : '–',
+      b ? `${fmt(median(b.map((run) => cpuPerRequestUs([run]).baseline)))} → ${fmt(median(s.map((run) => cpuPerRequestUs([run]).service)))}` : '–',
     ]);
   }
 
@@ -137,7 +146,9 @@ export async function serviceOverhead(
       rows,
     ),
     '',
-    table(['concurrency', 'throughput service ÷ direct', 'by round', 'added p50', 'added p99', `throughput service ÷ ${portkeyLabel} (by round)`], ratioRows),
+    table(['concurrency', 'throughput service ÷ direct', 'by round', 'added p50', 'added p99', `throughput service ÷ ${portkeyLabel} (by round)`, 'CPU µs/req baseline → service (medians)'], ratioRows),
+    '',
+    baseline ? `"baseline" is BENCH_BASELINE (${process.env.BENCH_BASELINE}), built and run like the service, measured in the same rounds.` : '',
     '',
     gateway
       ? `${portkeyLabel} (\`@portkey-ai/gateway\`, installed by the bench into bench/.tools/) runs as its own process, its \`openai\` provider pointed at the same simulator (\`x-portkey-custom-host\`).`

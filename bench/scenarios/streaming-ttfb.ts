@@ -20,21 +20,23 @@ interface StreamRun extends SideRun {
   timings: StreamTiming[];
 }
 
-export async function streamingTtfb(settings: BenchSettings, simulator: SimulatorProcess, service: ServiceProcess, cores: number): Promise<ScenarioReport> {
+export async function streamingTtfb(settings: BenchSettings, simulator: SimulatorProcess, service: ServiceProcess, cores: number, baseline?: ServiceProcess): Promise<ScenarioReport> {
   await simulator.configure({ ttftMs: TTFT_MS, tokensPerSecond: 0, latencyMs: 0 });
   const body = chatBody({ stream: true, maxTokens: 16 });
   const durationS = settings.quick ? 1 : 3;
   const relay = await ProxyProcess.start(simulator.port, 0);
   const relayOrigin = `http://127.0.0.1:${relay.port}`;
-  const pids = { bench: process.pid, simulator: simulator.pid, service: service.pid, relay: relay.pid };
+  const pids = { bench: process.pid, simulator: simulator.pid, service: service.pid, relay: relay.pid, ...(baseline ? { baseline: baseline.pid } : {}) };
   const directPool = clientPool(simulator.origin, 32);
   const relayPool = clientPool(relayOrigin, 32);
   const servicePool = clientPool(service.url, 32);
+  const baselinePool = baseline && clientPool(baseline.url, 32);
+  const viaBaseline = baseline && { origin: baseline.url, path: '/v1/chat/completions', headers: { authorization: baseline.authorization } };
   const direct = { origin: simulator.origin, path: '/v1/chat/completions' };
   const relayed = { origin: relayOrigin, path: '/v1/chat/completions' };
   const through = { origin: service.url, path: '/v1/chat/completions', headers: { authorization: service.authorization } };
 
-  const run = async (pool: typeof directPool, target: typeof direct, concurrency: number, withService: boolean): Promise<StreamRun> => {
+  const run = async (pool: typeof directPool, target: typeof direct, concurrency: number, withService: boolean | ServiceProcess): Promise<StreamRun> => {
     let timings: StreamTiming[] = [];
     let failures = 0;
     const side = await measure(
@@ -45,7 +47,7 @@ export async function streamingTtfb(settings: BenchSettings, simulator: Simulato
         const firstBytes = timings.map((t) => t.firstByteMs);
         return { latenciesMs: firstBytes, errorLatenciesMs: [], statuses: { 200: timings.length }, transportErrors: failures, wallMs, okPerSecond: (timings.length / wallMs) * 1000 };
       },
-      { simulator, service: withService ? service : undefined, pids },
+      { simulator, service: withService === true ? service : withService || undefined, pids },
     );
     return { ...side, timings };
   };
@@ -53,32 +55,36 @@ export async function streamingTtfb(settings: BenchSettings, simulator: Simulato
   // The streamed path has code of its own (SSE parsing, re-encoding): warm it before measuring.
   settings.log('  warm-up of the streamed path (JIT)');
   await streamLoop(servicePool, through, body, 16, settings.quick ? 1 : 3);
-  const results: { concurrency: number; direct: StreamRun[]; relay: StreamRun[]; service: StreamRun[] }[] = [];
+  const results: { concurrency: number; direct: StreamRun[]; relay: StreamRun[]; service: StreamRun[]; baseline?: StreamRun[] }[] = [];
   for (const concurrency of CONCURRENCY) {
     settings.log(`  c=${concurrency}: warm-up`);
     await streamLoop(directPool, direct, body, concurrency, settings.quick ? 0.3 : 1);
     await streamLoop(relayPool, relayed, body, concurrency, settings.quick ? 0.3 : 1);
     await streamLoop(servicePool, through, body, concurrency, settings.quick ? 0.3 : 1);
+    if (baselinePool && viaBaseline) await streamLoop(baselinePool, viaBaseline, body, concurrency, settings.quick ? 0.3 : 1);
     const runs = await alternate(settings, {
       direct: () => run(directPool, direct, concurrency, false),
       relay: () => run(relayPool, relayed, concurrency, false),
       service: () => run(servicePool, through, concurrency, true),
+      ...(baselinePool && viaBaseline ? { baseline: () => run(baselinePool, viaBaseline, concurrency, baseline!) } : {}),
     });
-    results.push({ concurrency, direct: runs.direct, relay: runs.relay, service: runs.service });
+    results.push({ concurrency, direct: runs.direct, relay: runs.relay, service: runs.service, baseline: runs.baseline });
   }
-  await Promise.all([directPool.close(), relayPool.close(), servicePool.close()]);
+  await Promise.all([directPool.close(), relayPool.close(), servicePool.close(), baselinePool?.close()]);
   await relay.stop();
 
   const rows: string[][] = [];
   const overheadRows: string[][] = [];
   const series: CdfSeries[] = [];
   const overheadAt: Record<number, number> = {};
-  for (const { concurrency, direct: d, relay: r, service: s } of results) {
-    for (const [side, runs] of [
+  for (const { concurrency, direct: d, relay: r, service: s, baseline: b } of results) {
+    const sides: [string, StreamRun[]][] = [
       ['direct', d],
       ['bare TCP relay', r],
       ['service', s],
-    ] as const) {
+      ...(b ? [['baseline', b] as [string, StreamRun[]]] : []),
+    ];
+    for (const [side, runs] of sides) {
       const first = summarize(runs.flatMap((r) => r.timings.map((t) => t.firstByteMs)));
       const whole = summarize(runs.flatMap((r) => r.timings.map((t) => t.totalMs)));
       rows.push([
@@ -89,12 +95,12 @@ export async function streamingTtfb(settings: BenchSettings, simulator: Simulato
         ms(first.p99),
         perRound(runs.map((r) => summarize(r.timings.map((t) => t.firstByteMs)).p50)),
         ms(whole.p50),
-        side === 'service' ? fmt(cpuPerRequestUs(runs).service) : '–',
-        `${side === 'service' ? pct(processBusy(runs, 'service')) : '–'} / ${pct(processBusy(runs, 'simulator'))} / ${pct(processBusy(runs, 'bench'))}`,
+        side === 'service' || side === 'baseline' ? fmt(cpuPerRequestUs(runs)[side]) : '–',
+        `${side === 'service' || side === 'baseline' ? pct(processBusy(runs, side)) : '–'} / ${pct(processBusy(runs, 'simulator'))} / ${pct(processBusy(runs, 'bench'))}`,
         pct(machineBusy(runs, cores)),
         String(runs.reduce((n, r) => n + r.load.transportErrors, 0)),
       ]);
-      if (side !== 'bare TCP relay') {
+      if (side === 'direct' || side === 'service') {
         series.push({ label: `c=${concurrency} ${side}`, values: runs.flatMap((run) => run.timings.map((t) => t.firstByteMs)), dashed: side === 'direct', colour: CONCURRENCY.indexOf(concurrency as 1) });
       }
     }
@@ -110,6 +116,7 @@ export async function streamingTtfb(settings: BenchSettings, simulator: Simulato
       perRound(s.map((run, i) => summarize(run.timings.map((t) => t.firstByteMs)).p50 - summarize(d[i].timings.map((t) => t.firstByteMs)).p50), ' ms'),
       ms(sFirst.p95 - dFirst.p95),
       ms(sFirst.p99 - dFirst.p99),
+      b ? ms(summarize(b.flatMap((run) => run.timings.map((t) => t.firstByteMs))).p50 - dFirst.p50) : '–',
     ]);
   }
 
@@ -120,7 +127,7 @@ export async function streamingTtfb(settings: BenchSettings, simulator: Simulato
     '',
     table(['side', 'streams', 'TTFB p50', 'TTFB p95', 'TTFB p99', 'TTFB p50 by round', 'whole p50', 'service CPU µs/stream', 'core busy: service / simulator / bench', 'machine busy', 'failures'], rows),
     '',
-    table(['concurrency', 'TTFB overhead p50 (service − direct)', 'of which one more process hop (relay − direct)', 'service beyond a hop (service − relay)', 'overhead by round', 'overhead p95', 'overhead p99'], overheadRows),
+    table(['concurrency', 'TTFB overhead p50 (service − direct)', 'of which one more process hop (relay − direct)', 'service beyond a hop (service − relay)', 'overhead by round', 'overhead p95', 'overhead p99', 'baseline overhead p50'], overheadRows),
     '',
     othersNote(results.flatMap((r) => [...r.direct, ...r.service]), cores),
   ].join('\n');

@@ -57,6 +57,29 @@ export class UpstreamBodyTap extends Transform {
   }
 }
 
+/**
+ * `source` piped into `tap` as stream.pipeline(source, tap) would: an error on either side destroys the other
+ * with it, and either one closing early destroys the other with ERR_STREAM_PREMATURE_CLOSE (the caller's reader
+ * letting go of the tap ends the upstream request). Without pipeline's per-call AbortController, aborted at the
+ * end of every stream with a freshly built DOMException: ~3 % of a stream's CPU in the bench's profile.
+ */
+export function pipeInto(source: Readable, tap: Transform): void {
+  const prematureClose = () => Object.assign(new Error('Premature close'), { code: 'ERR_STREAM_PREMATURE_CLOSE' });
+  source.pipe(tap);
+  source.once('error', (error) => {
+    if (!tap.destroyed) tap.destroy(error);
+  });
+  tap.once('error', (error) => {
+    if (!source.destroyed) source.destroy(error);
+  });
+  source.once('close', () => {
+    if (!source.readableEnded && !tap.destroyed) tap.destroy(source.errored ?? prematureClose());
+  });
+  tap.once('close', () => {
+    if (!source.readableEnded && !source.destroyed) source.destroy(prematureClose());
+  });
+}
+
 // An error answer's message is all we pass on: never hold more of it than this.
 const MAX_ERROR_BODY_BYTES = 64 * 1024;
 

@@ -1,4 +1,4 @@
-import { pipeline, type Readable } from 'node:stream';
+import type { Readable } from 'node:stream';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { HttpService } from '@nestjs/axios';
 import { Injectable, Logger } from '@nestjs/common';
@@ -13,7 +13,7 @@ import type { AttemptTrace } from '../observability/tracing';
 import { PoolRegistry } from '../pool/pool-registry';
 import type { Lease, UpstreamPool } from '../pool/upstream-pool';
 import { startAttemptTimers, type AttemptTimers } from './attempt-timers';
-import { UpstreamBodyTap, readErrorBody } from './upstream-body';
+import { UpstreamBodyTap, pipeInto, readErrorBody } from './upstream-body';
 import { upstreamHttpAdapter } from './upstream-http.adapter';
 import { MAX_HONOURED_RETRY_AFTER_MS, backoffDelayMs, isRetryableStatus, serverRetryDelayMs, serverSaysRetry } from './retry-policy';
 import {
@@ -109,7 +109,7 @@ export class UpstreamClient {
       // A premature close with no timer behind it is our reader letting go (the caller left), not the upstream failing.
       failure ??= error.code === 'ERR_STREAM_PREMATURE_CLOSE' && !timers.reason() ? 'client_closed' : classifyFailure(error, timers.reason());
     });
-    pipeline(upstreamBody, body, () => undefined);
+    pipeInto(upstreamBody, body);
     // The body must end when the signal fires (caller gone, deadline, stall), whether or not axios ends it.
     const onAbort = () => upstreamBody.destroy(timers.reason() === 'caller' ? undefined : new Error(timers.reason()));
     timers.signal.addEventListener('abort', onAbort, { once: true });

@@ -47,6 +47,14 @@ describe('upstreamHttpAdapter', () => {
     expect(response.request.getHeader('content-length')).toBe(String(Buffer.byteLength(JSON.stringify(body()))));
   });
 
+  it('sends a non-ASCII JSON body whole, its Content-Length in bytes', async () => {
+    const data = body({ messages: [{ role: 'user', content: 'héllo wörld 😀 — ≠' }] });
+    const response = await post({ data });
+    expect(response.status).toBe(200);
+    expect(simulator.receivedBodies.at(-1)?.body).toEqual(data);
+    expect(response.request.getHeader('content-length')).toBe(String(Buffer.byteLength(JSON.stringify(data))));
+  });
+
   it('applies validateStatus as axios does: rejected statuses are AxiosErrors carrying the response', async () => {
     const strict = axios.create({ adapter: upstreamHttpAdapter, httpAgent: agent, maxRedirects: 0, proxy: false });
     const error = (await strict

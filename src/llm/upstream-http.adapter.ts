@@ -33,7 +33,7 @@ export const upstreamHttpAdapter: AxiosAdapter = (config) =>
     if (unsupported) return reject(new AxiosError(`the pooled adapter does not support ${unsupported}`, AxiosError.ERR_NOT_SUPPORT, config));
 
     let url: URL;
-    let body: Buffer | Readable | undefined;
+    let body: string | Buffer | Readable | undefined;
     try {
       url = new URL(fullPath(config));
       body = requestBody(config.data);
@@ -47,7 +47,8 @@ export const upstreamHttpAdapter: AxiosAdapter = (config) =>
     const headers = AxiosHeaders.from(config.headers).normalize(false);
     headers.set('User-Agent', USER_AGENT, false);
     headers.set('Accept-Encoding', ACCEPT_ENCODING, false);
-    if (Buffer.isBuffer(body)) headers.setContentLength(body.length, false);
+    if (typeof body === 'string') headers.setContentLength(Buffer.byteLength(body), false);
+    else if (Buffer.isBuffer(body)) headers.setContentLength(body.length, false);
 
     let settled = false;
     let responseStream: Readable | undefined;
@@ -124,7 +125,8 @@ export const upstreamHttpAdapter: AxiosAdapter = (config) =>
     if (body instanceof Readable) {
       body.once('error', (error) => req.destroy(error));
       body.pipe(req);
-    } else req.end(body);
+    } else if (typeof body === 'string') req.end(body, 'utf8');
+    else req.end(body);
   });
 
 interface ResponseSink {
@@ -264,9 +266,10 @@ function fullPath(config: InternalAxiosRequestConfig): string {
   return url ? `${config.baseURL.replace(/\/?\/$/, '')}/${url.replace(/^\/+/, '')}` : config.baseURL;
 }
 
-function requestBody(data: unknown): Buffer | Readable | undefined {
+function requestBody(data: unknown): string | Buffer | Readable | undefined {
   if (data === undefined || data === null || data === '') return undefined;
-  if (typeof data === 'string') return Buffer.from(data, 'utf8');
+  // Kept a string (axios' JSON transform makes one): Node then sends headers and body in one write, not a writev of two.
+  if (typeof data === 'string') return data;
   if (Buffer.isBuffer(data)) return data;
   if (data instanceof Readable) return data;
   if (data instanceof ArrayBuffer) return Buffer.from(data);
