@@ -95,8 +95,8 @@ const callerJsonTransformer = {
 };
 
 const schemaCompiler = new Ajv({ allErrors: false, strict: true, strictTypes: false });
-// ajv's maxLength counts code points; class-validator's MaxLength counts UTF-16 units (String#length), which
-// can be twice as many: a schema bounding strings uses this keyword, never more lenient than the DTO.
+// String#length, in O(1): class-validator's MaxLength (validator.js) counts a surrogate pair as one character,
+// so this bound is never more lenient than the DTO's; ajv's own maxLength would walk a 1 MB message to count.
 schemaCompiler.addKeyword({ keyword: 'maxUtf16Length', type: 'string', schemaType: 'number', validate: (max: number, data: string) => data.length <= max });
 const compiledSchemas = new WeakMap<object, ValidateFunction>();
 

@@ -80,6 +80,17 @@ describe('the chat completions JSON Schema (the compiled fast path)', () => {
     expect(accepted).toBeGreaterThan(40);
   });
 
+  it('bounds strings by String#length, never more leniently than the DTO (which counts a surrogate pair once)', async () => {
+    // 129 emoji: 129 characters to class-validator, 258 UTF-16 units to the schema, which refuses it and leaves it to the DTO.
+    const emoji = { model: '😀'.repeat(129), messages: [{ role: 'user', content: 'x' }] };
+    expect((await dtoVerdict(emoji)).ok).toBe(true);
+    expect(schemaAccepts(emoji)).toBe(false);
+    expect(await viaBody(emoji)).toMatchObject({ model: emoji.model });
+    const tooLong = { model: 'a'.repeat(257), messages: [{ role: 'user', content: 'x' }] };
+    expect(schemaAccepts(tooLong)).toBe(false);
+    await expect(viaBody(tooLong)).rejects.toMatchObject({ message: 'model: must be shorter than or equal to 256 characters' });
+  });
+
   it('takes a valid body as sent and leaves every refusal to the DTO (same message, param and fields)', async () => {
     const valid = { model: 'sim-1', messages: [{ role: 'user', content: 'hi' }], temperature: 0.5, extra: { constructor: 1 } };
     expect(await viaBody(valid)).toBe(valid);

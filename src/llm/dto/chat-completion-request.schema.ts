@@ -1,7 +1,7 @@
 // Kept in step with chat-completion-request.dto.ts, and never more lenient than it: a body this schema accepts
 // is one class-validator accepts too (validation.pipe.spec.ts checks that on generated bodies). Stricter is
 // harmless: whatever it refuses is validated by the DTO, whose verdict (and error message) stands.
-// `maxUtf16Length` is String#length, as class-validator's MaxLength counts (see validation.pipe.ts).
+// `maxUtf16Length` bounds String#length, never less than what class-validator's MaxLength counts (see validation.pipe.ts).
 const NO_CONSTRUCTOR_KEY = { not: { const: 'constructor' } } as const;
 
 const MESSAGE = {
