@@ -7,8 +7,8 @@ import { rowKey, type BudgetTotals, type Reservation, type ReserveResult, type S
 // Rewrite the journal as one line per row at boot once it holds this many lines more than rows.
 const COMPACT_SLACK_LINES = 10_000;
 // The journal is fsynced at most this often: a process crash (kill -9) loses nothing (each line is
-// written with one write(2) before the call is answered, and the page cache outlives the process);
-// a power loss may lose the last second of spend, which was recorded after the calls it bills.
+// written before its call is answered, and the page cache outlives the process); a power loss may
+// lose the last second of spend, which was recorded after the calls it bills.
 const FSYNC_EVERY_MS = 1_000;
 
 /**
@@ -26,6 +26,11 @@ export class EmbeddedSpendStore implements SpendStore {
   private dirty = false;
   private fsyncTimer?: NodeJS.Timeout;
   private failedWrites = 0;
+  private batches = 0;
+  /** Lines settled in this event-loop turn, written together when the turn ends. */
+  private batch?: { lines: string[]; written: Promise<void>; done: () => void; immediate: NodeJS.Immediate };
+  /** The file ends in a partial line (a crash or a failed write cut it): the next write ends it first. */
+  private tornTail = false;
 
   constructor(private readonly file?: string) {
     if (!file) return;
@@ -48,7 +53,7 @@ export class EmbeddedSpendStore implements SpendStore {
   async settle(row: SpendRow, reservation?: Reservation): Promise<void> {
     if (reservation) this.reservations.delete(reservation.id);
     this.add(row);
-    this.append(row);
+    return this.append(row);
   }
 
   async release(reservation: Reservation): Promise<void> {
@@ -68,9 +73,15 @@ export class EmbeddedSpendStore implements SpendStore {
     return this.failedWrites;
   }
 
+  /** Writes to the journal: one per event-loop turn in which calls settled, however many did. */
+  get journalBatches(): number {
+    return this.batches;
+  }
+
   /** Nest calls it at shutdown (the store is a provider); the last lines are synced. */
   onApplicationShutdown(): void {
     clearInterval(this.fsyncTimer);
+    this.writeBatch();
     this.flush();
     if (this.fd !== undefined) closeSync(this.fd);
     this.fd = undefined;
@@ -106,18 +117,47 @@ export class EmbeddedSpendStore implements SpendStore {
     sum.costUsd += row.costUsd;
   }
 
-  /** One write(2) per line, so a line is whole in the file or absent (a torn tail is skipped at boot). */
-  private append(row: SpendRow): void {
-    if (this.fd === undefined) return;
-    const line = Buffer.from(`${JSON.stringify(row)}\n`);
-    try {
-      let written = 0;
-      while (written < line.length) written += writeSync(this.fd, line, written, line.length - written);
-      this.dirty = true;
-    } catch (error) {
-      this.failedWrites++;
-      this.logger.error(`spend could not be written to LLM_LEDGER_FILE (${this.file}): ${(error as Error).message}; it is counted in memory only`);
+  /**
+   * Group commit: a write(2) costs more than the rest of a settle on a busy VM (~4.5 % of the service's
+   * CPU at c=32, about 5 calls settling per turn), so the lines settled in one event-loop turn go out in
+   * one write at its end. Each settle resolves only after that write, so a call is still answered only
+   * once its line is in the page cache.
+   */
+  private append(row: SpendRow): Promise<void> {
+    if (this.fd === undefined) return Promise.resolve();
+    if (!this.batch) {
+      let done!: () => void;
+      const written = new Promise<void>((resolve) => (done = resolve));
+      this.batch = { lines: [], written, done, immediate: setImmediate(() => this.writeBatch()) };
     }
+    this.batch.lines.push(`${JSON.stringify(row)}\n`);
+    return this.batch.written;
+  }
+
+  /** Whole lines in one write, so a crash or a failed write tears at most the last one (skipped at boot). */
+  private writeBatch(): void {
+    const batch = this.batch;
+    if (!batch) return;
+    this.batch = undefined;
+    clearImmediate(batch.immediate);
+    const start = this.tornTail ? 1 : 0;
+    const data = Buffer.from((start ? '\n' : '') + batch.lines.join(''));
+    let written = 0;
+    try {
+      while (written < data.length) written += writeSync(this.fd!, data, written, data.length - written);
+      this.dirty = true;
+      this.tornTail = false;
+    } catch (error) {
+      const lost = batch.lines.length - newlinesIn(data, start, written);
+      this.failedWrites += lost;
+      if (written > 0) {
+        this.dirty = true;
+        this.tornTail = data[written - 1] !== 0x0a;
+      }
+      this.logger.error(`spend of ${lost} call(s) could not be written to LLM_LEDGER_FILE (${this.file}): ${(error as Error).message}; it is counted in memory only`);
+    }
+    this.batches++;
+    batch.done();
   }
 
   private flush(): void {
@@ -150,6 +190,8 @@ export class EmbeddedSpendStore implements SpendStore {
     // A line cut by a crash mid-write is the only expected damage: its call is lost, the rest is kept.
     if (skipped > 0) this.logger.warn(`LLM_LEDGER_FILE (${file}): ${skipped} unreadable line(s) skipped`);
     if (lines > this.rowsByKey.size + COMPACT_SLACK_LINES) this.compact(file);
+    // Ended before the next write, or the torn line would swallow that write's first line.
+    else this.tornTail = text !== '' && !text.endsWith('\n');
   }
 
   /** Rewrites the journal as one line per row: temp file, fsync, rename, so a crash leaves the old or the new one. */
@@ -164,6 +206,13 @@ export class EmbeddedSpendStore implements SpendStore {
     }
     renameSync(temp, file);
   }
+}
+
+/** Newlines in data[from, to): the lines of a failed write that did reach the file whole. */
+function newlinesIn(data: Buffer, from: number, to: number): number {
+  let count = 0;
+  for (let at = data.indexOf(0x0a, from); at !== -1 && at < to; at = data.indexOf(0x0a, at + 1)) count++;
+  return count;
 }
 
 function parseRow(line: string): SpendRow | undefined {
