@@ -1,5 +1,5 @@
 import type { UpstreamSimulator } from '../src/simulator/upstream-simulator';
-import { startWithSimulatorAndLogs } from './support/log-capture';
+import { flushLogs, startWithSimulatorAndLogs } from './support/log-capture';
 import { chat, eventually, postJson, readSse, request } from './support/service-harness';
 
 const CALLER_KEYS = ['access-log-caller-one-0123456789', 'access-log-caller-two-9876543210'];
@@ -14,10 +14,14 @@ describe('access log: one JSON line per request, fields present, no secrets', ()
   let output: string[];
   const auth = (i: number) => ({ authorization: `Bearer ${CALLER_KEYS[i]}` });
 
+  /** Everything logged so far, the lines still buffered for this turn included. */
+  const allOutput = () => {
+    flushLogs();
+    return output.join('');
+  };
   /** The access lines written so far, parsed (every line must be JSON). */
   const accessLines = () =>
-    output
-      .join('')
+    allOutput()
       .split('\n')
       .filter(Boolean)
       .map((line) => JSON.parse(line))
@@ -122,7 +126,7 @@ describe('access log: one JSON line per request, fields present, no secrets', ()
   });
 
   it('never logs a caller key, the provider key, a query token or the prompt; every line is one JSON object', () => {
-    const all = output.join('');
+    const all = allOutput();
     for (const secret of [...CALLER_KEYS, PROVIDER_KEY, QUERY_TOKEN, PROMPT, 'access_token']) expect({ secret, found: all.includes(secret) }).toEqual({ secret, found: false });
     for (const line of all.split('\n').filter(Boolean)) expect(() => JSON.parse(line)).not.toThrow();
     expect(accessLines().length).toBeGreaterThanOrEqual(7);

@@ -3,13 +3,18 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { ConsoleLogger, Logger } from '@nestjs/common';
 import type { NestFastifyApplication } from '@nestjs/platform-fastify';
+import { flushLogs } from '../../src/common/log-safe';
 import { UpstreamSimulator, type SimulatorOptions } from '../../src/simulator/upstream-simulator';
 import { listenWithEnv, routesTo, type RunningService } from './service-harness';
+
+// The app's logger writes JSON lines once per event-loop turn (log-safe.ts): a test that reads the capture
+// right after an action calls this first, so it sees every line logged so far.
+export { flushLogs };
 
 export interface LogCapture {
   /** Every chunk written to stdout or stderr since the capture began, in order, as text. */
   chunks: string[];
-  /** Gives the streams back their own `write`. */
+  /** Takes the lines the logger still holds, then gives the streams back their own `write`. */
   restore(): void;
 }
 
@@ -26,7 +31,13 @@ export function captureLogs(): LogCapture {
     }) as typeof stream.write);
   const spies = [capture(process.stdout), capture(process.stderr)];
   Logger.overrideLogger(new ConsoleLogger());
-  return { chunks, restore: () => spies.forEach((spy) => spy.mockRestore()) };
+  return {
+    chunks,
+    restore: () => {
+      flushLogs();
+      spies.forEach((spy) => spy.mockRestore());
+    },
+  };
 }
 
 export interface LoggedService extends RunningService {
