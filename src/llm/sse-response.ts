@@ -54,10 +54,19 @@ export function sseResponse<T>(items: AsyncIterable<T>, options: SseOptions<T> =
   const exchange = currentExchange();
   async function* frames(): AsyncGenerator<string> {
     try {
+      let first = true;
       for await (const item of items) {
         const { event, data } = options.named ? options.named(item) : { event: undefined, data: item };
         // A whole event is scrubbed at once, so a key cannot hide across two network chunks.
         yield redactSecrets(frame(event, data));
+        if (first) {
+          first = false;
+          // Node sends a response's writes from one turn of the event loop together. When the upstream's
+          // first events arrive in one read, the rest of them, the stream's end, its spend and the [DONE]
+          // would all be handled in this turn, and the caller's first token would wait for all of it:
+          // one turn's pause sends the headers and the first event on their own.
+          await new Promise(setImmediate);
+        }
       }
       if (options.done) yield `data: ${options.done}\n\n`;
     } catch (error) {
