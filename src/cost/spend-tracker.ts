@@ -2,7 +2,7 @@ import { Inject, Injectable, Logger, type OnApplicationShutdown } from '@nestjs/
 import type { ConfigType } from '@nestjs/config';
 import { LlmErrorCode, LlmException } from '../common/llm.exception';
 import { logSafe } from '../common/log-safe';
-import { currentExchange } from '../observability/request-exchange';
+import type { RequestExchange } from '../observability/request-exchange';
 import { costConfig } from './cost.config';
 import { priceOf } from './price-table';
 import { SPEND_STORE, type Reservation, type SpendRow, type SpendStore } from './spend-store';
@@ -18,7 +18,7 @@ const SETTLE_RETRY_MS = 2_000;
 export interface CallRoute {
   upstream: string;
   model: string;
-  /** Who pays: `key-1`, `admin`, `anonymous` (see caller-context.ts). */
+  /** Who pays: `key-1`, `admin`, `anonymous` (callerOf). */
   caller: string;
 }
 
@@ -78,13 +78,14 @@ export class SpendTracker implements OnApplicationShutdown {
    * Holds the call's worst case (prompt estimate + its max tokens, or LLM_BUDGET_RESERVE_MAX_TOKENS,
    * at the model's prices) against the budget, or throws 429 BUDGET_EXCEEDED when it does not fit.
    * Without a limit nothing is held. A store that cannot be reached refuses the call (503): a budget
-   * that cannot be checked is not enforced, and chat without a budget goes on.
+   * that cannot be checked is not enforced, and chat without a budget goes on. The request's `exchange`
+   * is told the route and, once the call settles, its tokens and cost.
    */
-  async reserve(route: CallRoute, worstCase: { promptTokens: number; maxCompletionTokens?: number }): Promise<BudgetHold> {
+  async reserve(route: CallRoute, worstCase: { promptTokens: number; maxCompletionTokens?: number }, exchange?: RequestExchange): Promise<BudgetHold> {
     // The request's access log line names the route even when the budget refuses the call.
-    currentExchange()?.routed(route.upstream, route.model);
+    exchange?.routed(route.upstream, route.model);
     const limit = this.config.budgetLimitUsd;
-    if (limit === undefined) return this.hold(route);
+    if (limit === undefined) return this.hold(route, undefined, exchange);
     const month = this.currentMonth();
     const usd = this.costOf(route.upstream, route.model, {
       prompt_tokens: worstCase.promptTokens,
@@ -105,7 +106,7 @@ export class SpendTracker implements OnApplicationShutdown {
         },
       );
     }
-    return this.hold(route, result.reservation);
+    return this.hold(route, result.reservation, exchange);
   }
 
   async snapshot() {
@@ -133,10 +134,8 @@ export class SpendTracker implements OnApplicationShutdown {
     };
   }
 
-  private hold(route: CallRoute, reservation?: Reservation): BudgetHold {
+  private hold(route: CallRoute, reservation: Reservation | undefined, exchange: RequestExchange | undefined): BudgetHold {
     let done = false;
-    // Taken now, in the request's context: a stream settles later, from a socket's callback.
-    const exchange = currentExchange();
     return {
       settle: async (usage, estimated) => {
         if (done) return 0;

@@ -1,7 +1,7 @@
 import { Body, Controller, HttpCode, Post, Res } from '@nestjs/common';
 import { ApiTags } from '@nestjs/swagger';
 import type { FastifyReply } from 'fastify';
-import { ClientAbortSignal } from '../common/client-abort-signal.decorator';
+import { CallContext } from '../common/call-context.decorator';
 import { ApiChatCompletions } from './chat-completions.openapi';
 import type { ChatCompletionChunk } from './chat.types';
 import { ChatCompletionRequestDto } from './dto/chat-completion-request.dto';
@@ -19,15 +19,15 @@ export class ChatCompletionsController {
   @ApiChatCompletions()
   async create(
     @Body() request: ChatCompletionRequestDto,
-    @ClientAbortSignal() signal: AbortSignal,
+    @CallContext() call: CallContext,
     @Res({ passthrough: true }) reply: FastifyReply,
   ) {
     if (!request.stream) {
-      const result = await this.llm.chat(request, { signal });
+      const result = await this.llm.chat(request, call);
       reply.header('x-llm-upstream', result.upstream);
       return result.completion;
     }
-    const stream = await this.llm.chatStream(request, { signal });
+    const stream = await this.llm.chatStream(request, call);
     const wantsUsage = request.stream_options?.include_usage === true;
     // Usage is always requested upstream (to count it); a caller that did not ask gets no usage-only chunk.
     async function* forwarded(): AsyncGenerator<ChatCompletionChunk> {
@@ -37,6 +37,6 @@ export class ChatCompletionsController {
       }
     }
     reply.headers({ ...SSE_HEADERS, 'x-llm-upstream': stream.upstream });
-    return sseResponse(forwarded(), { done: '[DONE]' });
+    return sseResponse(forwarded(), { done: '[DONE]', exchange: call.exchange });
   }
 }

@@ -1,6 +1,6 @@
 import { Body, Controller, HttpCode, Post } from '@nestjs/common';
 import { ApiBody, ApiOkResponse, ApiOperation, ApiTags } from '@nestjs/swagger';
-import { ClientAbortSignal } from '../common/client-abort-signal.decorator';
+import { CallContext } from '../common/call-context.decorator';
 import { ApiErrorResponses, UPSTREAM_ERRORS } from '../common/openapi';
 import { EmbeddingsRequestDto } from './dto/embeddings-request.dto';
 import { LlmService } from './llm.service';
@@ -33,7 +33,7 @@ export class EmbeddingsController {
   })
   @ApiOkResponse({ description: "The upstream's embeddings response, unchanged.", example: EXAMPLE_RESPONSE })
   @ApiErrorResponses(400, ...UPSTREAM_ERRORS)
-  create(@Body() request: EmbeddingsRequestDto, @ClientAbortSignal() signal: AbortSignal) {
-    return this.llm.embeddings(request, { signal });
+  create(@Body() request: EmbeddingsRequestDto, @CallContext() call: CallContext) {
+    return this.llm.embeddings(request, call);
   }
 }

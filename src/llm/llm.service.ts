@@ -1,18 +1,21 @@
 import { Injectable, Logger } from '@nestjs/common';
 import { LlmErrorCode, LlmException } from '../common/llm.exception';
 import type { UpstreamConfig } from '../config/llm.config';
-import { currentCaller } from '../auth/caller-context';
 import { SpendTracker, type BudgetHold } from '../cost/spend-tracker';
 import { checkedUsage, estimateTokens } from '../cost/token-usage';
+import { callerOf, type RequestExchange } from '../observability/request-exchange';
 import { UpstreamCatalog } from '../pool/upstream-catalog';
 import { messageText, type ChatCompletion, type ChatCompletionChunk, type ChatCompletionRequest, type EmbeddingsRequest, type EmbeddingsResponse, type Usage } from './chat.types';
 import { CODECS } from './codecs';
 import { sseEvents } from './sse-events';
 import { UpstreamClient } from './upstream-client';
 
+/** A call's context, as a handler's @CallContext gives it (none for calls no request made). */
 export interface CallOptions {
   /** Aborting it (the caller left) aborts the upstream request. */
   signal?: AbortSignal;
+  /** The request's record: attempts, route, tokens and cost for its access log line. */
+  exchange?: RequestExchange;
 }
 
 export interface ModelRoute {
@@ -94,10 +97,11 @@ export class LlmService {
   }
 
   /** The call's worst case held against the budget: its prompt, estimated, and all the completion tokens it may ask for. */
-  private reserveChat(upstream: string, model: string, request: ChatCompletionRequest): Promise<BudgetHold> {
+  private reserveChat(upstream: string, model: string, request: ChatCompletionRequest, { exchange }: CallOptions): Promise<BudgetHold> {
     return this.spend.reserve(
-      { upstream, model, caller: currentCaller() },
+      { upstream, model, caller: callerOf(exchange) },
       { promptTokens: estimatePromptTokens(request), maxCompletionTokens: request.max_completion_tokens ?? request.max_tokens ?? undefined },
+      exchange,
     );
   }
 
@@ -105,9 +109,9 @@ export class LlmService {
     const codec = CODECS[upstream.wire];
     const call = codec.encodeChat(request, model, false);
     const started = performance.now();
-    const hold = await this.reserveChat(upstream.name, model, request);
+    const hold = await this.reserveChat(upstream.name, model, request, options);
     const completion = await releasedOnFailure(hold, async () =>
-      codec.decodeChat(await this.client.json(upstream, { ...call, headers: (key) => codec.headers(key), signal: options.signal }), model),
+      codec.decodeChat(await this.client.json(upstream, { ...call, headers: (key) => codec.headers(key), signal: options.signal, exchange: options.exchange }), model),
     );
     const checked = checkedUsage(completion.usage, () => ({
       prompt: estimatePromptTokens(request),
@@ -122,9 +126,9 @@ export class LlmService {
   private async chatStreamOn({ upstream, model }: ModelRoute, request: ChatCompletionRequest, options: CallOptions): Promise<ChatStream> {
     const codec = CODECS[upstream.wire];
     const call = codec.encodeChat(request, model, true);
-    const hold = await this.reserveChat(upstream.name, model, request);
+    const hold = await this.reserveChat(upstream.name, model, request, options);
     const { body, failure, maxEventBytes, released } = await releasedOnFailure(hold, () =>
-      this.client.stream(upstream, { ...call, headers: (key) => codec.headers(key), signal: options.signal }),
+      this.client.stream(upstream, { ...call, headers: (key) => codec.headers(key), signal: options.signal, exchange: options.exchange }),
     );
     const decoder = codec.streamDecoder(model);
     let usage: Usage | undefined;
@@ -168,9 +172,9 @@ export class LlmService {
     const call = codec.encodeEmbeddings(request, model);
     const inputs = Array.isArray(request.input) ? request.input : [request.input];
     const promptTokens = inputs.reduce((n, input) => n + estimateTokens(String(input)), 0);
-    const hold = await this.spend.reserve({ upstream: upstream.name, model, caller: currentCaller() }, { promptTokens, maxCompletionTokens: 0 });
+    const hold = await this.spend.reserve({ upstream: upstream.name, model, caller: callerOf(options.exchange) }, { promptTokens, maxCompletionTokens: 0 }, options.exchange);
     const response = await releasedOnFailure(hold, async () =>
-      codec.decodeEmbeddings(await this.client.json(upstream, { ...call, headers: (key) => codec.headers(key), signal: options.signal })),
+      codec.decodeEmbeddings(await this.client.json(upstream, { ...call, headers: (key) => codec.headers(key), signal: options.signal, exchange: options.exchange })),
     );
     // Embeddings have no completion tokens; only the input count is the upstream's to report.
     const checked = checkedUsage({ prompt_tokens: (response.usage as { prompt_tokens?: unknown } | undefined)?.prompt_tokens, completion_tokens: 0 }, () => ({

@@ -3,7 +3,7 @@ import { Readable } from 'node:stream';
 import { errorEnvelope } from '../common/error-envelope';
 import { LlmErrorCode, LlmException } from '../common/llm.exception';
 import { redact, redactSecrets } from '../common/redact';
-import { currentExchange, type RequestExchange } from '../observability/request-exchange';
+import type { RequestExchange } from '../observability/request-exchange';
 
 export const SSE_HEADERS = {
   'content-type': 'text/event-stream; charset=utf-8',
@@ -17,6 +17,8 @@ export interface SseOptions<T> {
   done?: string;
   /** Named events (`event: delta`): an item's name and data. Without it every item is an unnamed `data:` event. */
   named?: (item: T) => { event: string; data: unknown };
+  /** The request's record: an error event quotes its ids and the access log line its error code. */
+  exchange?: RequestExchange;
 }
 
 const logger = new Logger('Sse');
@@ -50,8 +52,7 @@ export function abandonSseResponse(exchange: RequestExchange | undefined): void 
  * messages also of anything shaped like a provider key.
  */
 export function sseResponse<T>(items: AsyncIterable<T>, options: SseOptions<T> = {}): Readable {
-  // Taken now: the frames are pulled later, by the socket, outside the request's async context.
-  const exchange = currentExchange();
+  const { exchange } = options;
   async function* frames(): AsyncGenerator<string> {
     try {
       let first = true;

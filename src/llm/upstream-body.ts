@@ -1,5 +1,5 @@
 import { Transform, type Readable, type TransformCallback } from 'node:stream';
-import { currentExchange } from '../observability/request-exchange';
+import type { RequestExchange } from '../observability/request-exchange';
 import type { AttemptTimers } from './attempt-timers';
 import { abandonSseResponse } from './sse-response';
 import { RESPONSE_TOO_LARGE } from './upstream-errors';
@@ -18,13 +18,13 @@ import { RESPONSE_TOO_LARGE } from './upstream-errors';
 export class UpstreamBodyTap extends Transform {
   private bytes = 0;
   private first = true;
-  // Taken now, inside the request: the body is destroyed later, by a timer, outside its async context.
-  private readonly exchange = currentExchange();
 
   constructor(
     private readonly timers: AttemptTimers,
     private readonly maxBytes: number,
     private readonly onFirstChunk: () => void,
+    /** The request the body answers: its SSE response is the one to abandon. */
+    private readonly exchange?: RequestExchange,
   ) {
     super();
   }

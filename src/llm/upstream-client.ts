@@ -8,8 +8,8 @@ import type { UpstreamConfig } from '../config/llm.config';
 import { GateRejection } from '../pool/admission-gate';
 import type { KeyLease } from '../pool/api-key-pool';
 import type { ErrorKind } from '../pool/pool-counters';
-import { currentExchange } from '../observability/request-exchange';
-import type { AttemptTrace } from '../observability/tracing';
+import type { RequestExchange } from '../observability/request-exchange';
+import type { AttemptTrace, RequestTrace } from '../observability/tracing';
 import { PoolRegistry } from '../pool/pool-registry';
 import type { Lease, UpstreamPool } from '../pool/upstream-pool';
 import { startAttemptTimers, type AttemptTimers } from './attempt-timers';
@@ -34,6 +34,8 @@ export interface UpstreamRequest {
   headers: (apiKey: string | undefined) => Record<string, string>;
   /** The caller's signal: aborting it aborts the upstream request and frees the slot. */
   signal?: AbortSignal;
+  /** The request this call is made for: its id goes upstream, its attempts and the upstream's id come back. */
+  exchange?: RequestExchange;
 }
 
 export interface UpstreamStream {
@@ -99,11 +101,17 @@ export class UpstreamClient {
     const pool = this.pools.get(upstream.name);
     const { response, timers, started, end, trace } = await this.attempt(pool, request, 'stream');
     const upstreamBody = response.data as Readable;
-    const body = new UpstreamBodyTap(timers, pool.settings.maxResponseBytes, () => {
-      const elapsedMs = performance.now() - started;
-      pool.recordFirstChunk(elapsedMs);
-      trace?.firstToken(elapsedMs);
-    });
+    const requestId = request.exchange?.id;
+    const body = new UpstreamBodyTap(
+      timers,
+      pool.settings.maxResponseBytes,
+      () => {
+        const elapsedMs = performance.now() - started;
+        pool.recordFirstChunk(elapsedMs);
+        trace?.firstToken(elapsedMs);
+      },
+      request.exchange,
+    );
     let failure: ErrorKind | undefined;
     upstreamBody.once('error', (error: NodeJS.ErrnoException) => {
       // A premature close with no timer behind it is our reader letting go (the caller left), not the upstream failing.
@@ -123,7 +131,7 @@ export class UpstreamClient {
         trace?.failed(kind, response.request);
         if (!CALLER_SIDE.has(kind)) {
           pool.counters.failedCalls++;
-          pool.circuit.failure(kind);
+          pool.circuit.failure(kind, requestId);
         }
       }
       end();
@@ -144,13 +152,15 @@ export class UpstreamClient {
   /** Attempts until one answers 2xx, or no retry is left: then throws what the caller should see. */
   private async attempt(pool: UpstreamPool, request: UpstreamRequest, responseType: ResponseType): Promise<Attempt> {
     const deadlineAt = Date.now() + pool.settings.timeoutMs;
+    const { exchange } = request;
+    const requestId = exchange?.id;
     let retries = 0;
     let staleRetried = false;
     let repeatsStale = false;
     for (;;) {
       // Cut by our own shutdown (e.g. while waiting to retry): say so, and ask nothing more of the upstream.
       if (pool.shutdownSignal.aborted) throw shuttingDownError(pool);
-      const decision = pool.circuit.enter();
+      const decision = pool.circuit.enter(requestId);
       if (!decision.allowed) {
         pool.counters.circuitRejections++;
         throw this.giveUp(pool, circuitOpenError(pool, decision.retryAfterMs));
@@ -162,7 +172,7 @@ export class UpstreamClient {
       }
       let lease: Lease;
       try {
-        lease = await this.admit(pool, request.signal);
+        lease = await this.admit(pool, request.signal, exchange?.trace);
       } catch (error) {
         key.release();
         pool.circuit.neutral();
@@ -171,7 +181,7 @@ export class UpstreamClient {
       const idleMs = responseType === 'stream' ? pool.settings.idleTimeoutMs : undefined;
       const timers = startAttemptTimers(deadlineAt, idleMs, request.signal, pool.shutdownSignal);
       const started = performance.now();
-      const trace = currentExchange()?.trace?.attempt({
+      const trace = exchange?.trace?.attempt({
         upstream: pool.name,
         wire: pool.upstream.wire,
         url: `${pool.upstream.baseUrl}${request.path}`,
@@ -199,7 +209,7 @@ export class UpstreamClient {
         pool.keys.answered(key.index, response.status);
         timers.touch();
         if (response.status >= 200 && response.status < 300) {
-          pool.circuit.success();
+          pool.circuit.success(requestId);
           return { response, timers, started, end, trace };
         }
         const body = responseType === 'stream' ? await readErrorBody(response.data as Readable) : response.data;
@@ -208,16 +218,16 @@ export class UpstreamClient {
           // maxRedirects 0). It fails every call the same way, so it counts against the circuit; no retry.
           pool.recordFailure('http_3xx');
           failure = upstreamRedirectError(pool, response.status);
-          pool.circuit.failure(`HTTP ${response.status}`);
+          pool.circuit.failure(`HTTP ${response.status}`, requestId);
         } else {
           pool.recordFailure(response.status >= 500 ? 'http_5xx' : 'http_4xx');
           failure = upstreamHttpError(pool, response.status, body, response.headers);
           retry = this.planHttpRetry(pool, key, response, retries, deadlineAt);
           if (response.status >= 500) {
             // Logged here, once per answer: the caller's error (or the retry's success) does not say the upstream failed.
-            this.logUpstreamError(pool, response.status, failure, retry !== undefined);
-            pool.circuit.failure(`HTTP ${response.status}`);
-          } else pool.circuit.success(); // it answered: the upstream is up, whatever it thought of the request
+            this.logUpstreamError(pool, response.status, failure, retry !== undefined, exchange);
+            pool.circuit.failure(`HTTP ${response.status}`, requestId);
+          } else pool.circuit.success(requestId); // it answered: the upstream is up, whatever it thought of the request
         }
       } catch (error) {
         const kind = classifyFailure(error, timers.reason());
@@ -231,11 +241,11 @@ export class UpstreamClient {
           staleRetried = true;
           repeatsStale = true;
           pool.counters.staleSocketRetries++;
-          currentExchange()?.staleRetried();
+          exchange?.staleRetried();
           pool.circuit.neutral();
           retry = { delayMs: 0, counts: false };
         } else {
-          if (TRANSPORT_FAILURES.has(kind)) pool.circuit.failure(kind);
+          if (TRANSPORT_FAILURES.has(kind)) pool.circuit.failure(kind, requestId);
           else pool.circuit.neutral();
           if (RETRYABLE_FAILURES.has(kind)) retry = this.planBackoff(pool, retries, deadlineAt, undefined);
         }
@@ -256,8 +266,7 @@ export class UpstreamClient {
     }
   }
 
-  private logUpstreamError(pool: UpstreamPool, status: number, failure: LlmException, retrying: boolean): void {
-    const exchange = currentExchange();
+  private logUpstreamError(pool: UpstreamPool, status: number, failure: LlmException, retrying: boolean, exchange: RequestExchange | undefined): void {
     this.logger.warn({
       event: 'upstream_5xx',
       upstream: pool.name,
@@ -301,9 +310,9 @@ export class UpstreamClient {
     return { delayMs, counts: true };
   }
 
-  private async admit(pool: UpstreamPool, signal?: AbortSignal): Promise<Lease> {
+  private async admit(pool: UpstreamPool, signal: AbortSignal | undefined, trace: RequestTrace | undefined): Promise<Lease> {
     try {
-      return await pool.acquire(signal);
+      return await pool.acquire(signal, trace);
     } catch (error) {
       if (!(error instanceof GateRejection)) throw error;
       if (error.reason === 'aborted') pool.recordFailure('client_closed');
@@ -314,7 +323,7 @@ export class UpstreamClient {
 
   private send(pool: UpstreamPool, request: UpstreamRequest, key: KeyLease, signal: AbortSignal, responseType: ResponseType, trace?: AttemptTrace) {
     // Our request id goes upstream; the upstream's own id for its answer comes back to the access log line.
-    const exchange = currentExchange();
+    const { exchange } = request;
     exchange?.attempted();
     return this.http.axiosRef.request({
       method: 'POST',

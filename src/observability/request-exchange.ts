@@ -1,4 +1,3 @@
-import { AsyncLocalStorage } from 'node:async_hooks';
 import { upstreamRequestIdOf } from './request-id';
 import type { RequestTrace } from './tracing';
 
@@ -6,6 +5,10 @@ import type { RequestTrace } from './tracing';
  * What one inbound request did, filled in where each thing happens (the upstream client counts its
  * attempts, the spend tracker its tokens and cost) and written once, as the request's access log line.
  * Holds no body, no key and no prompt: nothing here may be logged that a caller must not see.
+ *
+ * It travels with the call as an argument (CallOptions.exchange, from @CallContext), not in an
+ * AsyncLocalStorage: on Node 20 that installs a promise hook that runs for every promise of every
+ * request, about 10 % of the service's CPU per proxied request in `npm run bench` (scenario 3).
  */
 export class RequestExchange {
   upstream?: string;
@@ -20,7 +23,7 @@ export class RequestExchange {
   upstreamRequestId?: string;
   /** The error code the caller was answered with (status or stream error event). */
   error?: string;
-  /** The caller ApiKeyGuard identified (`key-1`, `admin`): spend is booked to it (currentCaller). */
+  /** The caller ApiKeyGuard identified (`key-1`, `admin`): spend is booked to it (callerOf). */
   caller?: string;
   /** The request's server span, when tracing is on: the pool and the upstream client hang their spans under it. */
   trace?: RequestTrace;
@@ -61,18 +64,7 @@ export class RequestExchange {
   }
 }
 
-const exchanges = new AsyncLocalStorage<RequestExchange>();
-
-/**
- * The exchange of the request being handled, for code no request object reaches (LlmService, the
- * upstream client). Read it when a call starts and keep it: stream chunks are pulled later, by the
- * socket, outside the request's async context.
- */
-export function currentExchange(): RequestExchange | undefined {
-  return exchanges.getStore();
-}
-
-/** Runs a request's handler (and all it awaits) with its exchange as `currentExchange()`. */
-export function runInExchange<T>(exchange: RequestExchange, fn: () => T): T {
-  return exchanges.run(exchange, fn);
+/** Who a call's spend is booked to (`key-1`, `admin`), or `anonymous` when no key identified it (or no request made it). */
+export function callerOf(exchange: RequestExchange | undefined): string {
+  return exchange?.caller ?? 'anonymous';
 }

@@ -2,7 +2,7 @@ import type { NestFastifyApplication } from '@nestjs/platform-fastify';
 import type { ConsoleLogger } from '@nestjs/common';
 import { AccessLog } from './access-log';
 import { REQUEST_ID_HEADER } from './request-id';
-import { RequestExchange, runInExchange } from './request-exchange';
+import { RequestExchange } from './request-exchange';
 import type { Tracing } from './tracing';
 
 declare module 'fastify' {
@@ -23,8 +23,8 @@ export interface ObserverOptions {
 
 /**
  * Per request: its id (Fastify's request.id, from requestIdOf) echoed as x-request-id on every
- * response, errors and refusals included; an exchange record that the handler and everything it
- * awaits can reach (currentExchange); and one access log line when the response closes.
+ * response, errors and refusals included; an exchange record on the request, which handlers pass
+ * down with the call (@CallContext); and one access log line when the response closes.
  * Registered before any other hook, so even a request refused by the drain hook has its id.
  */
 export function observeRequests(app: NestFastifyApplication, options: ObserverOptions): void {
@@ -46,7 +46,4 @@ export function observeRequests(app: NestFastifyApplication, options: ObserverOp
     }
     done();
   });
-  // After the body is parsed (parsing loses the async context) and last before the handler, which
-  // Fastify calls synchronously from done(): Nest's guards, pipes and handler all run inside.
-  fastify.addHook('preHandler', (request, _reply, done) => runInExchange(request.exchange, done));
 }

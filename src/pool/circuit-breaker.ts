@@ -1,7 +1,7 @@
 export type CircuitState = 'closed' | 'open' | 'half_open';
 
-/** A change of state and why: told once, as it happens, by the breaker that made it. */
-export type CircuitTransition = (from: CircuitState, to: CircuitState, reason: string) => void;
+/** A change of state and why (and the request whose call made it, if one did): told once, as it happens. */
+export type CircuitTransition = (from: CircuitState, to: CircuitState, reason: string, requestId?: string) => void;
 
 export type CircuitDecision = { allowed: true; probe: boolean } | { allowed: false; retryAfterMs: number };
 
@@ -25,10 +25,14 @@ export class CircuitBreaker {
   ) {}
 
   get state(): CircuitState {
+    return this.stateFor(undefined);
+  }
+
+  private stateFor(requestId: string | undefined): CircuitState {
     if (this.current === 'open' && Date.now() - this.openedAt >= this.openMs) {
       this.current = 'half_open';
       this.transitions.halfOpened++;
-      this.onTransition?.('open', 'half_open', `open for ${this.openMs} ms: the next call probes the upstream`);
+      this.onTransition?.('open', 'half_open', `open for ${this.openMs} ms: the next call probes the upstream`, requestId);
     }
     return this.current;
   }
@@ -41,9 +45,9 @@ export class CircuitBreaker {
     return this.current === 'open' ? Math.max(0, this.openMs - (Date.now() - this.openedAt)) : 0;
   }
 
-  /** Whether a call may go out now; in half-open, only one probe at a time. */
-  enter(): CircuitDecision {
-    const state = this.state;
+  /** Whether a call may go out now; in half-open, only one probe at a time. `requestId`: whose call asks. */
+  enter(requestId?: string): CircuitDecision {
+    const state = this.stateFor(requestId);
     if (state === 'closed') return { allowed: true, probe: false };
     if (state === 'half_open' && !this.probing) {
       this.probing = true;
@@ -52,18 +56,18 @@ export class CircuitBreaker {
     return { allowed: false, retryAfterMs: state === 'open' ? this.retryAfterMs() : 1_000 };
   }
 
-  success(): void {
+  success(requestId?: string): void {
     this.failures = 0;
     this.probing = false;
     if (this.current !== 'closed') {
       const from = this.current;
       this.current = 'closed';
       this.transitions.closed++;
-      this.onTransition?.(from, 'closed', 'a call succeeded');
+      this.onTransition?.(from, 'closed', 'a call succeeded', requestId);
     }
   }
 
-  failure(reason: string): void {
+  failure(reason: string, requestId?: string): void {
     this.failures++;
     this.lastFailure = reason;
     this.probing = false;
@@ -76,6 +80,7 @@ export class CircuitBreaker {
         from,
         'open',
         from === 'half_open' ? `the probe failed: ${reason}` : `${this.failures} consecutive failures, the last: ${reason}`,
+        requestId,
       );
     }
   }

@@ -2,6 +2,7 @@ import { createSecureContext, rootCertificates } from 'node:tls';
 import { Logger } from '@nestjs/common';
 import { HttpAgent, HttpsAgent } from 'agentkeepalive';
 import type { PoolSettings, UpstreamConfig } from '../config/llm.config';
+import type { RequestTrace } from '../observability/tracing';
 import { AdmissionGate, GateRejection } from './admission-gate';
 import { ApiKeyPool } from './api-key-pool';
 import { CircuitBreaker } from './circuit-breaker';
@@ -9,7 +10,6 @@ import { LatencyWindow } from './latency-window';
 import { PoolCounters, type ErrorKind } from './pool-counters';
 import type { PoolSnapshot } from './pool-snapshot';
 import { trackSockets, type SocketTracker } from './socket-tracker';
-import { currentExchange } from '../observability/request-exchange';
 
 const circuitLog = new Logger('Circuit');
 
@@ -81,9 +81,9 @@ export class UpstreamPool {
       : new HttpAgent(options);
     this.sockets = trackSockets(this.agent, this.counters, { ...settings, tls });
     this.gate = new AdmissionGate(settings.maxConnections, settings.maxQueue, settings.poolTimeoutMs);
-    this.circuit = new CircuitBreaker(settings.circuitFailureThreshold, settings.circuitOpenMs, (from, to, reason) =>
+    this.circuit = new CircuitBreaker(settings.circuitFailureThreshold, settings.circuitOpenMs, (from, to, reason, requestId) =>
       // Within the call that caused it (the request's id), or a stats read noticing the open period is over (none).
-      circuitLog.warn({ event: 'circuit_transition', upstream: this.name, from, to, reason, request_id: currentExchange()?.id }),
+      circuitLog.warn({ event: 'circuit_transition', upstream: this.name, from, to, reason, request_id: requestId }),
     );
     this.keys = new ApiKeyPool(upstream.name, upstream.apiKeys, settings);
   }
@@ -96,10 +96,10 @@ export class UpstreamPool {
     return this.upstream.pool;
   }
 
-  /** Waits for a slot; a GateRejection (queue full, waited too long, caller gone) is counted here. */
-  async acquire(signal?: AbortSignal): Promise<Lease> {
+  /** Waits for a slot; a GateRejection (queue full, waited too long, caller gone) is counted here. `trace`: the request's, for the wait's span. */
+  async acquire(signal?: AbortSignal, trace?: RequestTrace): Promise<Lease> {
     const started = performance.now();
-    const traced = currentExchange()?.trace?.admission(this.name, this.gate.queued);
+    const traced = trace?.admission(this.name, this.gate.queued);
     try {
       const release = await this.gate.acquire(signal);
       const waitedMs = performance.now() - started;

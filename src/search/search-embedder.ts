@@ -1,6 +1,6 @@
 import { Inject, Injectable } from '@nestjs/common';
 import { LlmErrorCode, LlmException } from '../common/llm.exception';
-import { LlmService } from '../llm/llm.service';
+import { LlmService, type CallOptions } from '../llm/llm.service';
 import { decodeVector } from './index/index-store';
 import { normalize } from './index/vector-index';
 import { searchConfig, type SearchConfig } from './search.config';
@@ -33,8 +33,9 @@ export class SearchEmbedder {
     return this.config.embeddingBatchSize;
   }
 
-  /** One embeddings call; `signal` is the caller's, the deadline is SEARCH_EMBEDDING_TIMEOUT_MS. */
-  async embed(texts: string[], signal?: AbortSignal): Promise<Float32Array[]> {
+  /** One embeddings call; `call` is the caller's (a query's; none for indexing), the deadline is SEARCH_EMBEDDING_TIMEOUT_MS. */
+  async embed(texts: string[], call: CallOptions = {}): Promise<Float32Array[]> {
+    const { signal } = call;
     const model = this.config.embeddingModel;
     if (!model) throw new LlmException(LlmErrorCode.UNSUPPORTED, 'no embeddings model is configured (SEARCH_EMBEDDING_MODEL)');
     const deadline = AbortSignal.timeout(this.config.embeddingTimeoutMs);
@@ -42,7 +43,7 @@ export class SearchEmbedder {
     try {
       response = await this.llm.embeddings(
         { model, input: texts.map((text) => text.slice(0, INPUT_MAX_CHARS)) },
-        { signal: signal ? AbortSignal.any([signal, deadline]) : deadline },
+        { signal: signal ? AbortSignal.any([signal, deadline]) : deadline, exchange: call.exchange },
       );
     } catch (error) {
       if (deadline.aborted && !signal?.aborted) {

@@ -1,6 +1,6 @@
 import { Body, Controller, HttpCode, HttpStatus, Post } from '@nestjs/common';
 import { ApiBody, ApiOkResponse, ApiOperation, ApiTags } from '@nestjs/swagger';
-import { ClientAbortSignal } from '../common/client-abort-signal.decorator';
+import { CallContext } from '../common/call-context.decorator';
 import { ApiErrorResponses, UPSTREAM_ERRORS } from '../common/openapi';
 import { SearchRequestDto } from './dto/search-request.dto';
 import { StructuredSearchRequestDto } from './dto/structured-search-request.dto';
@@ -39,8 +39,8 @@ export class SearchController {
       hits: [{ id: 'eiffel', score: 2.31, title: 'Eiffel Tower', snippet: 'The **Eiffel** **Tower** is in Paris.', metadata: { lang: 'en' } }],
     },
   })
-  async find(@Body() dto: SearchRequestDto, @ClientAbortSignal() signal: AbortSignal): Promise<Omit<SearchResult, 'hits'> & { hits: SearchHitView[] }> {
-    const result = await this.search.search(dto, { signal });
+  async find(@Body() dto: SearchRequestDto, @CallContext() call: CallContext): Promise<Omit<SearchResult, 'hits'> & { hits: SearchHitView[] }> {
+    const result = await this.search.search(dto, call);
     return { ...result, hits: result.hits.map(({ text: _text, ...hit }) => hit) };
   }
 
@@ -67,7 +67,7 @@ export class SearchController {
     example: { data: { answer: 'The Eiffel Tower is in Paris. [eiffel]', citations: ['eiffel'] }, hits: [{ id: 'eiffel', score: 2.31 }], mode: 'lexical', model: 'gpt-4o-mini', upstream: 'openai', attempts: 1 },
   })
   @ApiErrorResponses(...UPSTREAM_ERRORS)
-  extract(@Body() dto: StructuredSearchRequestDto, @ClientAbortSignal() signal: AbortSignal): Promise<StructuredResult> {
-    return this.structured.extract(dto, { signal });
+  extract(@Body() dto: StructuredSearchRequestDto, @CallContext() call: CallContext): Promise<StructuredResult> {
+    return this.structured.extract(dto, call);
   }
 }

@@ -1,4 +1,5 @@
 import { Inject, Injectable, Logger, type OnModuleInit } from '@nestjs/common';
+import type { CallOptions } from '../llm/llm.service';
 import type { ScoredId } from './index/bm25-index';
 import { reciprocalRankFusion } from './index/rank-fusion';
 import { tokenize } from './index/tokenizer';
@@ -118,7 +119,7 @@ export class SearchService implements OnModuleInit {
   /** Ranked hits for a query; never fails because an embeddings upstream does (see `degraded`). */
   async search(
     request: { query: string; topK?: number; filter?: Record<string, string | number | boolean> },
-    options?: { signal?: AbortSignal },
+    options?: CallOptions,
   ): Promise<SearchResult> {
     const topK = Math.min(MAX_TOP_K, Math.max(1, Math.trunc(request.topK ?? DEFAULT_TOP_K)));
     const filter = request.filter && Object.keys(request.filter).length > 0 ? request.filter : undefined;
@@ -134,7 +135,7 @@ export class SearchService implements OnModuleInit {
 
     let queryVector: Float32Array;
     try {
-      [[queryVector]] = await Promise.all([this.embedder.embed([request.query], options?.signal), this.backfill()]);
+      [[queryVector]] = await Promise.all([this.embedder.embed([request.query], options), this.backfill()]);
     } catch (error) {
       if (options?.signal?.aborted) throw error;
       const reason = `query embedding failed: ${(error as Error).message}`;

@@ -3,7 +3,7 @@ import Ajv from 'ajv';
 import secureMetaSchema from 'ajv/dist/refs/json-schema-secure.json';
 import { LlmErrorCode, LlmException } from '../common/llm.exception';
 import type { ChatMessage } from '../llm/chat.types';
-import { LlmService } from '../llm/llm.service';
+import { LlmService, type CallOptions } from '../llm/llm.service';
 import { InvalidSchema, SchemaChecker, SchemaCheckTimeout, type SchemaError } from './schema-check/schema-checker';
 import { searchConfig, type SearchConfig } from './search.config';
 import { SearchService } from './search.service';
@@ -83,7 +83,7 @@ export class StructuredOutputService implements OnModuleDestroy {
     return this.checker.close();
   }
 
-  async extract(request: StructuredRequest, options: { signal?: AbortSignal } = {}): Promise<StructuredResult> {
+  async extract(request: StructuredRequest, options: CallOptions = {}): Promise<StructuredResult> {
     // Before any search or model call: a bad schema costs the caller nothing but a 400.
     const validate = request.schema ? await this.callerCheck(request.schema) : this.defaultCheck;
     const schema = request.schema ?? DEFAULT_OUTPUT_SCHEMA;

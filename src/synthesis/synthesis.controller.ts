@@ -1,7 +1,7 @@
 import { Body, Controller, HttpCode, Post, Res } from '@nestjs/common';
 import { ApiBody, ApiExtraModels, ApiOkResponse, ApiOperation, ApiTags, getSchemaPath } from '@nestjs/swagger';
 import type { FastifyReply } from 'fastify';
-import { ClientAbortSignal } from '../common/client-abort-signal.decorator';
+import { CallContext } from '../common/call-context.decorator';
 import { ApiErrorResponses, UPSTREAM_ERRORS } from '../common/openapi';
 import { SSE_HEADERS, sseResponse } from '../llm/sse-response';
 import { SynthesisRequestDto } from './dto/synthesis-request.dto';
@@ -60,12 +60,12 @@ export class SynthesisController {
   @ApiErrorResponses(400, ...UPSTREAM_ERRORS)
   async synthesize(
     @Body() request: SynthesisRequestDto,
-    @ClientAbortSignal() signal: AbortSignal,
+    @CallContext() call: CallContext,
     @Res({ passthrough: true }) reply: FastifyReply,
   ) {
-    if (!request.stream) return this.synthesis.answer(request, { signal });
-    const stream = await this.synthesis.stream(request, { signal });
+    if (!request.stream) return this.synthesis.answer(request, call);
+    const stream = await this.synthesis.stream(request, call);
     reply.headers({ ...SSE_HEADERS, 'x-llm-upstream': stream.upstream });
-    return sseResponse(stream.events, { named: (item) => item });
+    return sseResponse(stream.events, { named: (item) => item, exchange: call.exchange });
   }
 }

@@ -98,7 +98,7 @@ export class SynthesisService {
 
   private async sourcesFor(request: SynthesisRequestDto, options: CallOptions): Promise<SynthesisSource[]> {
     if (!request.useSearch) return request.sources ?? [];
-    const { hits } = await this.search.search({ query: request.question, topK: request.topK ?? SYNTHESIS_LIMITS.defaultTopK }, { signal: options.signal });
+    const { hits } = await this.search.search({ query: request.question, topK: request.topK ?? SYNTHESIS_LIMITS.defaultTopK }, options);
     // Two hits with one id would be one citation: keep them as one source, texts joined.
     const byId = new Map<string, SynthesisSource>();
     for (const hit of hits) {

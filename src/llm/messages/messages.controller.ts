@@ -1,7 +1,7 @@
 import { Body, Controller, Headers, HttpCode, Post, Res, UseFilters } from '@nestjs/common';
 import { ApiBody, ApiOkResponse, ApiOperation, ApiTags } from '@nestjs/swagger';
 import type { FastifyReply } from 'fastify';
-import { ClientAbortSignal } from '../../common/client-abort-signal.decorator';
+import { CallContext } from '../../common/call-context.decorator';
 import { LlmException } from '../../common/llm.exception';
 import { SSE_HEADERS, sseResponse } from '../sse-response';
 import { AnthropicErrorFilter, anthropicErrorType } from './anthropic-error.filter';
@@ -56,12 +56,12 @@ export class MessagesController {
   @ApiOkResponse({ description: "Anthropic's message; with `stream: true`, its server-sent events.", example: EXAMPLE_MESSAGE })
   async create(
     @Body() request: MessagesRequestDto,
-    @ClientAbortSignal() signal: AbortSignal,
+    @CallContext() call: CallContext,
     @Res({ passthrough: true }) reply: FastifyReply,
     @Headers('anthropic-version') version?: string,
     @Headers('anthropic-beta') beta?: string,
   ) {
-    const options = { signal, headers: anthropicHeaders(version, beta) };
+    const options = { ...call, headers: anthropicHeaders(version, beta) };
     if (!request.stream) {
       const answer = await this.messages.create(request, options);
       reply.header('x-llm-upstream', answer.upstream);
@@ -69,7 +69,7 @@ export class MessagesController {
     }
     const stream = await this.messages.stream(request, options);
     reply.headers({ ...SSE_HEADERS, 'x-llm-upstream': stream.upstream });
-    return sseResponse(withErrorEvent(stream.events), { named: (event) => event });
+    return sseResponse(withErrorEvent(stream.events), { named: (event) => event, exchange: call.exchange });
   }
 
   @Post('count_tokens')
@@ -79,10 +79,10 @@ export class MessagesController {
   @ApiOkResponse({ example: { input_tokens: 14 } })
   countTokens(
     @Body() request: CountTokensRequestDto,
-    @ClientAbortSignal() signal: AbortSignal,
+    @CallContext() call: CallContext,
     @Headers('anthropic-version') version?: string,
     @Headers('anthropic-beta') beta?: string,
   ) {
-    return this.messages.countTokens(request, { signal, headers: anthropicHeaders(version, beta) });
+    return this.messages.countTokens(request, { ...call, headers: anthropicHeaders(version, beta) });
   }
 }

@@ -1,8 +1,8 @@
 import { Injectable } from '@nestjs/common';
-import { currentCaller } from '../../auth/caller-context';
 import { LlmErrorCode, LlmException } from '../../common/llm.exception';
 import { SpendTracker, type BudgetHold } from '../../cost/spend-tracker';
 import { checkedUsage, estimateTokens } from '../../cost/token-usage';
+import { callerOf } from '../../observability/request-exchange';
 import { CODECS } from '../codecs';
 import { parseJson } from '../codecs/openai.codec';
 import { LlmService, RELEASE_WAIT_MS, settlesWithin, type CallOptions, type ModelRoute } from '../llm.service';
@@ -65,7 +65,7 @@ export class MessagesService {
     if (route.upstream.wire === 'anthropic') {
       try {
         const body = { ...request, model: route.model };
-        const answer = await this.client.json(route.upstream, { path: '/v1/messages/count_tokens', body, headers: this.headers(options), signal: options.signal });
+        const answer = await this.client.json(route.upstream, { path: '/v1/messages/count_tokens', body, headers: this.headers(options), signal: options.signal, exchange: options.exchange });
         const counted = (answer as { input_tokens?: unknown })?.input_tokens;
         if (typeof counted === 'number') return { input_tokens: counted };
       } catch (error) {
@@ -80,16 +80,20 @@ export class MessagesService {
     return (key: string | undefined) => ({ ...CODECS.anthropic.headers(key), ...options.headers });
   }
 
-  private reserve({ upstream, model }: ModelRoute, request: MessagesRequest): Promise<BudgetHold> {
-    return this.spend.reserve({ upstream: upstream.name, model, caller: currentCaller() }, { promptTokens: estimatePrompt(request), maxCompletionTokens: request.max_tokens });
+  private reserve({ upstream, model }: ModelRoute, request: MessagesRequest, { exchange }: MessagesCallOptions): Promise<BudgetHold> {
+    return this.spend.reserve(
+      { upstream: upstream.name, model, caller: callerOf(exchange) },
+      { promptTokens: estimatePrompt(request), maxCompletionTokens: request.max_tokens },
+      exchange,
+    );
   }
 
   private async passThrough(route: ModelRoute, request: MessagesRequest, options: MessagesCallOptions): Promise<MessagesAnswer> {
-    const hold = await this.reserve(route, request);
+    const hold = await this.reserve(route, request, options);
     let message: unknown;
     try {
       const body = { ...request, model: route.model, stream: false };
-      message = await this.client.json(route.upstream, { path: '/v1/messages', body, headers: this.headers(options), signal: options.signal });
+      message = await this.client.json(route.upstream, { path: '/v1/messages', body, headers: this.headers(options), signal: options.signal, exchange: options.exchange });
     } catch (error) {
       await hold.release();
       throw error;
@@ -104,11 +108,11 @@ export class MessagesService {
   }
 
   private async streamThrough(route: ModelRoute, request: MessagesRequest, options: MessagesCallOptions): Promise<MessagesStream> {
-    const hold = await this.reserve(route, request);
+    const hold = await this.reserve(route, request, options);
     const body = { ...request, model: route.model, stream: true };
     let upstreamStream;
     try {
-      upstreamStream = await this.client.stream(route.upstream, { path: '/v1/messages', body, headers: this.headers(options), signal: options.signal });
+      upstreamStream = await this.client.stream(route.upstream, { path: '/v1/messages', body, headers: this.headers(options), signal: options.signal, exchange: options.exchange });
     } catch (error) {
       await hold.release();
       throw error;
