@@ -1,4 +1,4 @@
-import { HttpModule } from '@nestjs/axios';
+import { HttpModule, HttpService } from '@nestjs/axios';
 import { Module } from '@nestjs/common';
 import type { LlmConfig } from '../config/llm.config';
 import { PoolRegistry } from '../pool/pool-registry';
@@ -47,4 +47,12 @@ import { UpstreamClient } from './upstream-client';
   ],
   exports: [LlmService, PoolRegistry, UpstreamCatalog],
 })
-export class LlmModule extends ConfigurableModuleClass {}
+export class LlmModule extends ConfigurableModuleClass {
+  constructor(http: HttpService) {
+    super();
+    // Every call made here names each header it sends (UpstreamClient, ModelsService). axios would otherwise
+    // clone, merge and flatten its per-method groups of default headers on every request: about 3 % of the
+    // service's CPU per proxied request (`npm run bench`, scenario 3).
+    http.axiosRef.defaults.headers = {} as typeof http.axiosRef.defaults.headers;
+  }
+}
