@@ -47,6 +47,22 @@ describe('upstreamHttpAdapter', () => {
     expect(response.request.getHeader('content-length')).toBe(String(Buffer.byteLength(JSON.stringify(body()))));
   });
 
+  it('sends the headers axios would: its User-Agent and Accept-Encoding unless the call names its own, no null or false header', async () => {
+    const defaults = await post();
+    expect(defaults.request.getHeader('user-agent')).toBe(`axios/${axios.VERSION}`);
+    expect(defaults.request.getHeader('accept-encoding')).toBe('gzip, compress, deflate, br');
+    const own = await post({
+      headers: { 'content-type': 'application/json', authorization: `Bearer ${KEY}`, 'USER-AGENT': 'llm-service-test', 'accept-encoding': 'identity', 'x-dropped': null, 'x-off': false },
+    });
+    expect(own.status).toBe(200);
+    expect(own.request.getHeader('user-agent')).toBe('llm-service-test');
+    expect(own.request.getHeader('accept-encoding')).toBe('identity');
+    expect(own.request.getHeader('x-dropped')).toBeUndefined();
+    expect(own.request.getHeader('x-off')).toBeUndefined();
+    // One User-Agent line, whatever case the call used.
+    expect(own.request.getRawHeaderNames().filter((name: string) => name.toLowerCase() === 'user-agent')).toHaveLength(1);
+  });
+
   it('sends a non-ASCII JSON body whole, its Content-Length in bytes', async () => {
     const data = body({ messages: [{ role: 'user', content: 'héllo wörld 😀 — ≠' }] });
     const response = await post({ data });

@@ -32,10 +32,10 @@ export const upstreamHttpAdapter: AxiosAdapter = (config) =>
     const unsupported = unsupportedOption(config);
     if (unsupported) return reject(new AxiosError(`the pooled adapter does not support ${unsupported}`, AxiosError.ERR_NOT_SUPPORT, config));
 
-    let url: URL;
+    let url: ParsedUrl;
     let body: string | Buffer | Readable | undefined;
     try {
-      url = new URL(fullPath(config));
+      url = parsedUrl(fullPath(config));
       body = requestBody(config.data);
     } catch (error) {
       return reject(AxiosError.from(error, AxiosError.ERR_BAD_REQUEST, config));
@@ -44,11 +44,7 @@ export const upstreamHttpAdapter: AxiosAdapter = (config) =>
     if (!tls && url.protocol !== 'http:') return reject(new AxiosError(`Unsupported protocol ${url.protocol}`, AxiosError.ERR_BAD_REQUEST, config));
 
     const method = (config.method ?? 'get').toUpperCase();
-    const headers = AxiosHeaders.from(config.headers).normalize(false);
-    headers.set('User-Agent', USER_AGENT, false);
-    headers.set('Accept-Encoding', ACCEPT_ENCODING, false);
-    if (typeof body === 'string') headers.setContentLength(Buffer.byteLength(body), false);
-    else if (Buffer.isBuffer(body)) headers.setContentLength(body.length, false);
+    const headers = nodeHeaders(config.headers, body);
 
     let settled = false;
     let responseStream: Readable | undefined;
@@ -83,11 +79,11 @@ export const upstreamHttpAdapter: AxiosAdapter = (config) =>
       req = (tls ? https : http).request(
         {
           protocol: url.protocol,
-          hostname: url.hostname.startsWith('[') ? url.hostname.slice(1, -1) : url.hostname,
+          hostname: url.hostname,
           port: url.port,
-          path: url.pathname + url.search,
+          path: url.path,
           method,
-          headers: headers.toJSON() as http.OutgoingHttpHeaders,
+          headers,
           agent: (tls ? config.httpsAgent : config.httpAgent) as http.Agent | undefined,
           insecureHTTPParser: config.insecureHTTPParser,
         },
@@ -258,6 +254,56 @@ class ByteLimit extends Transform {
     if (this.bytes > this.limit) return callback(this.error());
     callback(null, chunk);
   }
+}
+
+interface ParsedUrl {
+  protocol: string;
+  hostname: string;
+  port: string;
+  path: string;
+}
+
+// The pools call a handful of URLs (base URL + a few paths) again and again: each is parsed once.
+const parsedUrls = new Map<string, ParsedUrl>();
+const MAX_PARSED_URLS = 256;
+
+function parsedUrl(href: string): ParsedUrl {
+  let parsed = parsedUrls.get(href);
+  if (parsed) return parsed;
+  const url = new URL(href);
+  parsed = { protocol: url.protocol, hostname: url.hostname.startsWith('[') ? url.hostname.slice(1, -1) : url.hostname, port: url.port, path: url.pathname + url.search };
+  if (parsedUrls.size >= MAX_PARSED_URLS) parsedUrls.clear();
+  parsedUrls.set(href, parsed);
+  return parsed;
+}
+
+/**
+ * The request's headers for node:http, as axios' own adapter sends them: the merged AxiosHeaders (one
+ * entry per name whatever its case; null and false left out), then User-Agent,
+ * Accept-Encoding and Content-Length unless set. One pass, no AxiosHeaders copy per request.
+ */
+function nodeHeaders(merged: InternalAxiosRequestConfig['headers'], body: string | Buffer | Readable | undefined): http.OutgoingHttpHeaders {
+  const out: http.OutgoingHttpHeaders = {};
+  let userAgent = false;
+  let acceptEncoding = false;
+  let contentLength = false;
+  const source = AxiosHeaders.from(merged) as unknown as Record<string, unknown>;
+  for (const name of Object.keys(source)) {
+    const value = source[name];
+    if (value === null || value === undefined || value === false) continue;
+    out[name] = Array.isArray(value) ? value.map(String) : String(value);
+    const lower = name.toLowerCase();
+    if (lower === 'user-agent') userAgent = true;
+    else if (lower === 'accept-encoding') acceptEncoding = true;
+    else if (lower === 'content-length') contentLength = true;
+  }
+  if (!userAgent) out['User-Agent'] = USER_AGENT;
+  if (!acceptEncoding) out['Accept-Encoding'] = ACCEPT_ENCODING;
+  if (!contentLength) {
+    if (typeof body === 'string') out['Content-Length'] = String(Buffer.byteLength(body));
+    else if (Buffer.isBuffer(body)) out['Content-Length'] = String(body.length);
+  }
+  return out;
 }
 
 function fullPath(config: InternalAxiosRequestConfig): string {
