@@ -1,5 +1,6 @@
 import { Logger } from '@nestjs/common';
 import { createApp } from './app.factory';
+import { flushLogs } from './common/log-safe';
 import { appConfig, type AppConfig } from './config/app.config';
 import { ConfigValidationError } from './config/env-reader';
 import { DrainService } from './lifecycle/drain.service';
@@ -37,6 +38,8 @@ async function shutdown(app: NestFastifyApplication, signal: string): Promise<vo
 bootstrap().catch((error: unknown) => {
   // A bad configuration is the operator's to fix: say exactly what, without a stack trace.
   const message = error instanceof ConfigValidationError ? error.message : error instanceof Error ? (error.stack ?? error.message) : String(error);
+  // Lines the logger still holds (it writes once per event-loop turn) come before the reason, not after it.
+  flushLogs();
   process.stderr.write(`llm-service failed to start: ${message}\n`);
   process.exit(1);
 });
