@@ -9,13 +9,13 @@ import { GateRejection } from '../pool/admission-gate';
 import type { KeyLease } from '../pool/api-key-pool';
 import type { ErrorKind } from '../pool/pool-counters';
 import type { RequestExchange } from '../observability/request-exchange';
-import type { AttemptTrace, RequestTrace } from '../observability/tracing';
+import type { AttemptTrace } from '../observability/tracing';
 import { PoolRegistry } from '../pool/pool-registry';
 import type { Lease, UpstreamPool } from '../pool/upstream-pool';
 import { startAttemptTimers, type AttemptTimers } from './attempt-timers';
 import { UpstreamBodyTap, pipeInto, readErrorBody } from './upstream-body';
 import { upstreamHttpAdapter } from './upstream-http.adapter';
-import { MAX_HONOURED_RETRY_AFTER_MS, backoffDelayMs, isRetryableStatus, serverRetryDelayMs, serverSaysRetry } from './retry-policy';
+import { RETRY_AT_ONCE, planHttpRetry, planTransportRetry, type RetryPlan } from './retry-policy';
 import {
   circuitOpenError,
   classifyFailure,
@@ -51,12 +51,6 @@ export interface UpstreamStream {
 
 type ResponseType = 'json' | 'stream';
 
-interface RetryPlan {
-  delayMs: number;
-  /** Counts against LLM_MAX_RETRIES (a stale socket or another key does not). */
-  counts: boolean;
-}
-
 interface Attempt {
   response: AxiosResponse;
   timers: AttemptTimers;
@@ -66,13 +60,6 @@ interface Attempt {
   /** The attempt's span, when tracing is on; end() ends it. */
   trace?: AttemptTrace;
 }
-
-// Failures that count against the circuit. A response too large is the upstream misbehaving (every call to it would
-// fail the same way), so it counts; nothing our caller did (left, stopped reading) ever does.
-const TRANSPORT_FAILURES = new Set<ErrorKind>(['connect_refused', 'connect_timeout', 'connection_reset', 'request_timeout', 'idle_timeout', 'response_too_large', 'other']);
-// Our own shutdown cutting a call is not the upstream's failure either.
-const CALLER_SIDE = new Set<ErrorKind>(['client_closed', 'client_stalled', 'shutdown']);
-const RETRYABLE_FAILURES = new Set<ErrorKind>(['connect_refused', 'connect_timeout', 'connection_reset', 'other']);
 
 /**
  * The one way to an upstream: circuit breaker, API key, admission through the
@@ -127,12 +114,8 @@ export class UpstreamClient {
       else {
         const reason = timers.reason();
         const kind = failure ?? (reason === 'caller' ? 'client_closed' : reason === 'shutdown' ? 'shutdown' : 'connection_reset');
-        pool.recordFailure(kind);
         trace?.failed(kind, response.request);
-        if (!CALLER_SIDE.has(kind)) {
-          pool.counters.failedCalls++;
-          pool.circuit.failure(kind, requestId);
-        }
+        pool.recordStreamFailure(kind, requestId);
       }
       end();
     });
@@ -158,26 +141,8 @@ export class UpstreamClient {
     let staleRetried = false;
     let repeatsStale = false;
     for (;;) {
-      // Cut by our own shutdown (e.g. while waiting to retry): say so, and ask nothing more of the upstream.
-      if (pool.shutdownSignal.aborted) throw shuttingDownError(pool);
-      const decision = pool.circuit.enter(requestId);
-      if (!decision.allowed) {
-        pool.counters.circuitRejections++;
-        throw this.giveUp(pool, circuitOpenError(pool, decision.retryAfterMs));
-      }
-      const key = pool.keys.acquire();
-      if (!key) {
-        pool.circuit.neutral();
-        throw this.giveUp(pool, noUsableKeyError(pool));
-      }
-      let lease: Lease;
-      try {
-        lease = await this.admit(pool, request.signal, exchange?.trace);
-      } catch (error) {
-        key.release();
-        pool.circuit.neutral();
-        throw this.giveUp(pool, error as LlmException);
-      }
+      const key = this.enter(pool, requestId);
+      const lease = await this.admit(pool, key, request);
       const idleMs = responseType === 'stream' ? pool.settings.idleTimeoutMs : undefined;
       const timers = startAttemptTimers(deadlineAt, idleMs, request.signal, pool.shutdownSignal);
       const started = performance.now();
@@ -200,8 +165,7 @@ export class UpstreamClient {
         key.release();
       };
 
-      let failure: LlmException;
-      let retry: RetryPlan | undefined;
+      let next: RetryPlan | LlmException;
       try {
         const response = await this.send(pool, request, key, timers.signal, responseType, trace);
         trace?.answered(response.status, response.request, responseType === 'json' ? response.data : undefined);
@@ -209,60 +173,93 @@ export class UpstreamClient {
         pool.keys.answered(key.index, response.status);
         timers.touch();
         if (response.status >= 200 && response.status < 300) {
-          pool.circuit.success(requestId);
+          pool.recordAnswer(response.status, requestId);
           return { response, timers, started, end, trace };
         }
         const body = responseType === 'stream' ? await readErrorBody(response.data as Readable) : response.data;
-        if (response.status < 400) {
-          // A redirect is never a completion, even when its body looks like one (and it is not followed:
-          // maxRedirects 0). It fails every call the same way, so it counts against the circuit; no retry.
-          pool.recordFailure('http_3xx');
-          failure = upstreamRedirectError(pool, response.status);
-          pool.circuit.failure(`HTTP ${response.status}`, requestId);
-        } else {
-          pool.recordFailure(response.status >= 500 ? 'http_5xx' : 'http_4xx');
-          failure = upstreamHttpError(pool, response.status, body, response.headers);
-          retry = this.planHttpRetry(pool, key, response, retries, deadlineAt);
-          if (response.status >= 500) {
-            // Logged here, once per answer: the caller's error (or the retry's success) does not say the upstream failed.
-            this.logUpstreamError(pool, response.status, failure, retry !== undefined, exchange);
-            pool.circuit.failure(`HTTP ${response.status}`, requestId);
-          } else pool.circuit.success(requestId); // it answered: the upstream is up, whatever it thought of the request
-        }
+        next = this.afterErrorAnswer(pool, key, response, body, retries, deadlineAt, exchange);
       } catch (error) {
         const kind = classifyFailure(error, timers.reason());
-        pool.recordFailure(kind);
         trace?.failed(kind, (error as AxiosError | undefined)?.request);
-        failure = describeFailure(pool, kind, error);
         // A reused socket the server had already closed, failing before any response byte:
         // the upstream is fine and the request never ran, so repeat it once, on another socket.
-        const stale = kind === 'connection_reset' && isReusedSocketWithoutResponse(error);
-        if (stale && !staleRetried) {
+        repeatsStale = !staleRetried && kind === 'connection_reset' && isReusedSocketWithoutResponse(error);
+        if (repeatsStale) {
           staleRetried = true;
-          repeatsStale = true;
-          pool.counters.staleSocketRetries++;
+          pool.recordStaleSocket();
           exchange?.staleRetried();
-          pool.circuit.neutral();
-          retry = { delayMs: 0, counts: false };
+          next = RETRY_AT_ONCE;
         } else {
-          if (TRANSPORT_FAILURES.has(kind)) pool.circuit.failure(kind, requestId);
-          else pool.circuit.neutral();
-          if (RETRYABLE_FAILURES.has(kind)) retry = this.planBackoff(pool, retries, deadlineAt, undefined);
+          pool.recordTransportFailure(kind, requestId);
+          next = planTransportRetry(pool, kind, retries, deadlineAt) ?? describeFailure(pool, kind, error);
         }
       }
       end();
-      if (!retry) throw this.giveUp(pool, failure);
-      if (retry.counts) retries++;
-      pool.counters.retries++;
-      if (retry.delayMs > 0) {
-        try {
-          await sleep(retry.delayMs, undefined, { signal: AbortSignal.any([pool.shutdownSignal, ...(request.signal ? [request.signal] : [])]) });
-        } catch {
-          if (pool.shutdownSignal.aborted) throw shuttingDownError(pool);
-          pool.recordFailure('client_closed');
-          throw this.giveUp(pool, new LlmException(LlmErrorCode.CLIENT_CLOSED, 'the caller went away', { upstream: pool.name }));
-        }
-      }
+      if (next instanceof LlmException) throw this.giveUp(pool, next);
+      if (next.counts) retries++;
+      pool.recordRetry();
+      if (next.delayMs > 0) await this.waitToRetry(pool, request.signal, next.delayMs);
+    }
+  }
+
+  /** The circuit, then a key: throws what the caller should see when either refuses, or when we are shutting down. */
+  private enter(pool: UpstreamPool, requestId: string | undefined): KeyLease {
+    // Cut by our own shutdown (e.g. while waiting to retry): say so, and ask nothing more of the upstream.
+    if (pool.shutdownSignal.aborted) throw shuttingDownError(pool);
+    const decision = pool.enterCircuit(requestId);
+    if (!decision.allowed) throw this.giveUp(pool, circuitOpenError(pool, decision.retryAfterMs));
+    const key = pool.keys.acquire();
+    if (key) return key;
+    pool.recordNotSent();
+    throw this.giveUp(pool, noUsableKeyError(pool));
+  }
+
+  /** A slot on the pool for `key`'s call; when the gate refuses, the key goes back and the caller hears why. */
+  private async admit(pool: UpstreamPool, key: KeyLease, request: UpstreamRequest): Promise<Lease> {
+    try {
+      return await pool.acquire(request.signal, request.exchange?.trace);
+    } catch (error) {
+      if (error instanceof GateRejection && error.reason === 'aborted') pool.recordFailure('client_closed');
+      const failure = error instanceof GateRejection ? poolExhaustedError(pool, error) : (error as LlmException);
+      key.release();
+      pool.recordNotSent();
+      throw this.giveUp(pool, failure);
+    }
+  }
+
+  /** A non-2xx answer, recorded (and logged when 5xx): what comes next, a retry or the error the caller should see. */
+  private afterErrorAnswer(
+    pool: UpstreamPool,
+    key: KeyLease,
+    response: AxiosResponse,
+    body: unknown,
+    retries: number,
+    deadlineAt: number,
+    exchange: RequestExchange | undefined,
+  ): RetryPlan | LlmException {
+    const { status } = response;
+    if (status < 400) {
+      // A redirect is never a completion, even when its body looks like one (and it is not followed:
+      // maxRedirects 0). It fails every call the same way, so it counts against the circuit; no retry.
+      pool.recordAnswer(status, exchange?.id);
+      return upstreamRedirectError(pool, status);
+    }
+    const failure = upstreamHttpError(pool, status, body, response.headers);
+    const retry = planHttpRetry(pool, key.index, response, retries, deadlineAt);
+    // Logged here, once per answer: the caller's error (or the retry's success) does not say the upstream failed.
+    if (status >= 500) this.logUpstreamError(pool, status, failure, retry !== undefined, exchange);
+    pool.recordAnswer(status, exchange?.id);
+    return retry ?? failure;
+  }
+
+  /** Waits out a retry's delay; our shutdown or the caller leaving ends the call instead. */
+  private async waitToRetry(pool: UpstreamPool, callerSignal: AbortSignal | undefined, delayMs: number): Promise<void> {
+    try {
+      await sleep(delayMs, undefined, { signal: AbortSignal.any([pool.shutdownSignal, ...(callerSignal ? [callerSignal] : [])]) });
+    } catch {
+      if (pool.shutdownSignal.aborted) throw shuttingDownError(pool);
+      pool.recordFailure('client_closed');
+      throw this.giveUp(pool, new LlmException(LlmErrorCode.CLIENT_CLOSED, 'the caller went away', { upstream: pool.name }));
     }
   }
 
@@ -281,45 +278,9 @@ export class UpstreamClient {
 
   private giveUp(pool: UpstreamPool, error: LlmException): LlmException {
     // Neither the caller leaving nor our own shutdown is a failed call of the upstream's.
-    if (error.code !== LlmErrorCode.CLIENT_CLOSED && error.code !== LlmErrorCode.SHUTTING_DOWN) pool.counters.failedCalls++;
+    if (error.code !== LlmErrorCode.CLIENT_CLOSED && error.code !== LlmErrorCode.SHUTTING_DOWN) pool.recordFailedCall();
     return error;
   }
-
-  private planHttpRetry(pool: UpstreamPool, key: KeyLease, response: AxiosResponse, retries: number, deadlineAt: number): RetryPlan | undefined {
-    const status = response.status;
-    const serverDelay = serverRetryDelayMs(response.headers);
-    // Another key may succeed where this one was refused (answered() has rested it) or rate limited: try it at once.
-    if ((status === 401 || status === 403) && pool.keys.size > 1) {
-      return pool.keys.snapshot().usable > 0 ? { delayMs: 0, counts: false } : undefined;
-    }
-    if (status === 429 && pool.keys.size > 1) {
-      pool.keys.rateLimited(key.index, serverDelay ?? 1_000);
-      if (pool.keys.snapshot().usable > 0) return { delayMs: 0, counts: false };
-    }
-    const says = serverSaysRetry(response.headers);
-    if (says === false || (says === undefined && !isRetryableStatus(status))) return undefined;
-    if (serverDelay !== undefined && serverDelay > MAX_HONOURED_RETRY_AFTER_MS) return undefined;
-    return this.planBackoff(pool, retries, deadlineAt, serverDelay);
-  }
-
-  private planBackoff(pool: UpstreamPool, retries: number, deadlineAt: number, serverDelayMs: number | undefined): RetryPlan | undefined {
-    if (retries >= pool.settings.maxRetries) return undefined;
-    const delayMs = serverDelayMs ?? backoffDelayMs(retries);
-    // A retry that cannot finish before the deadline only delays the error.
-    if (Date.now() + delayMs >= deadlineAt) return undefined;
-    return { delayMs, counts: true };
-  }
-
-  private async admit(pool: UpstreamPool, signal: AbortSignal | undefined, trace: RequestTrace | undefined): Promise<Lease> {
-    try {
-      return await pool.acquire(signal, trace);
-    } catch (error) {
-      if (!(error instanceof GateRejection)) throw error;
-      if (error.reason === 'aborted') pool.recordFailure('client_closed');
-      throw poolExhaustedError(pool, error);
-    }
-  }
-
 
   private send(pool: UpstreamPool, request: UpstreamRequest, key: KeyLease, signal: AbortSignal, responseType: ResponseType, trace?: AttemptTrace) {
     // Our request id goes upstream; the upstream's own id for its answer comes back to the access log line.

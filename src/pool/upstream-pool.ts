@@ -5,13 +5,16 @@ import type { PoolSettings, UpstreamConfig } from '../config/llm.config';
 import type { RequestTrace } from '../observability/tracing';
 import { AdmissionGate, GateRejection } from './admission-gate';
 import { ApiKeyPool } from './api-key-pool';
-import { CircuitBreaker } from './circuit-breaker';
+import { CircuitBreaker, type CircuitDecision } from './circuit-breaker';
 import { LatencyWindow } from './latency-window';
 import { PoolCounters, type ErrorKind } from './pool-counters';
 import type { PoolSnapshot } from './pool-snapshot';
 import { trackSockets, type SocketTracker } from './socket-tracker';
 
 const circuitLog = new Logger('Circuit');
+// Every failure counts against the circuit (a response too large too: every call to it would fail the same way)
+// but those on our side: the caller left or stopped reading, or our own shutdown cut the call.
+const CALLER_SIDE = new Set<ErrorKind>(['client_closed', 'client_stalled', 'shutdown']);
 
 /** A slot on the upstream, held for the whole request (streamed body included). */
 export interface Lease {
@@ -134,6 +137,57 @@ export class UpstreamPool {
     this.counters.errorsByKind[kind]++;
   }
 
+  /** Whether the circuit lets a call out now (in half-open, one probe at a time); a refusal is counted. */
+  enterCircuit(requestId?: string): CircuitDecision {
+    const decision = this.circuit.enter(requestId);
+    if (!decision.allowed) this.counters.circuitRejections++;
+    return decision;
+  }
+
+  /** A call the circuit let out never went (no usable key, no slot): it says nothing of the upstream, another may probe. */
+  recordNotSent(): void {
+    this.circuit.neutral();
+  }
+
+  /** An answer says the upstream is up (a 4xx is about the request), unless it redirected (a wrong base URL) or failed (5xx). */
+  recordAnswer(status: number, requestId?: string): void {
+    const kind = status >= 200 && status < 300 ? undefined : status < 400 ? 'http_3xx' : status < 500 ? 'http_4xx' : 'http_5xx';
+    if (kind) this.counters.errorsByKind[kind]++;
+    if (!kind || kind === 'http_4xx') this.circuit.success(requestId);
+    else this.circuit.failure(`HTTP ${status}`, requestId);
+  }
+
+  /** An attempt failed before any answer: against the circuit if the upstream failed, else it lets another probe go. */
+  recordTransportFailure(kind: ErrorKind, requestId?: string): void {
+    this.counters.errorsByKind[kind]++;
+    if (CALLER_SIDE.has(kind)) this.circuit.neutral();
+    else this.circuit.failure(kind, requestId);
+  }
+
+  /** A reused socket the server had already closed failed before any response byte: the request never ran, nobody failed. */
+  recordStaleSocket(): void {
+    this.counters.errorsByKind.connection_reset++;
+    this.counters.staleSocketRetries++;
+    this.circuit.neutral();
+  }
+
+  /** A streamed body failed after its 2xx: the call failed, against the circuit unless our side ended it. */
+  recordStreamFailure(kind: ErrorKind, requestId?: string): void {
+    this.counters.errorsByKind[kind]++;
+    if (CALLER_SIDE.has(kind)) return;
+    this.counters.failedCalls++;
+    this.circuit.failure(kind, requestId);
+  }
+
+  recordRetry(): void {
+    this.counters.retries++;
+  }
+
+  /** A call failed as its caller saw it, every retry spent (the caller leaving and our shutdown are not failed calls). */
+  recordFailedCall(): void {
+    this.counters.failedCalls++;
+  }
+
   /** What readiness needs: recent exhaustion and how long the oldest waiter has waited. */
   pressure(windowMs: number, now = Date.now()) {
     const since = now - windowMs;
@@ -223,7 +277,6 @@ export class UpstreamPool {
    * Closes every idle keep-alive socket now (an operator's action); sockets in use finish their
    * request. Resolves with how many were closed once each has closed and been counted as 'admin'.
    */
-  /** Closes the idle sockets (an operator's action); busy ones finish their requests. */
   destroyIdleSockets(): Promise<number> {
     return this.sockets.closeIdle('admin');
   }
