@@ -21,10 +21,11 @@ FROM ${NODE_IMAGE} AS runtime
 ENV NODE_ENV=production \
     PORT=3000 \
     SEARCH_DATA_DIR=/var/lib/llm-service/search
-# A 64 MB semi-space for V8's young generation (default 16 MB): every proxied request allocates tens of KB that
-# die young, and with the default the scavenger runs several times as often (npm run bench, scenario 3: CPU per
-# request, see README "Performance"). Up to ~150 MB more reserved, little of it resident. As npm start does.
-ENV NODE_OPTIONS=--max-semi-space-size=64
+# A 32 MB semi-space for V8's young generation (default 16 MB): every proxied request allocates tens of KB that
+# die young, and with the default the scavenger runs about twice as often (npm run bench, scenario 3: CPU per
+# request, see README "Benchmarks"). 64 MB saved no more CPU in the bench and cost ~50 MB more RSS (scenario 6).
+# As npm start does.
+ENV NODE_OPTIONS=--max-semi-space-size=32
 WORKDIR /app
 COPY package.json package-lock.json ./
 # Production dependencies only; no install scripts are needed at run time.
