@@ -10,9 +10,11 @@ import {
   runConcurrently,
   sleep,
   startService,
+  routesTo,
   startWithSimulator,
   type RunningService,
 } from './support/service-harness';
+import { spawnLiveService } from './support/spawn-service';
 
 /**
  * The pool over real sockets on 127.0.0.1: every assertion compares what the
@@ -69,6 +71,23 @@ describe('upstream pool (real sockets against the simulator)', () => {
       expect(results.every((r) => r.status === 200)).toBe(true);
     }
   }
+
+  it('holds many calls in flight without a listener-leak warning: each attempt listens for the pool\'s shutdown', async () => {
+    // Its own process: Node prints the warning on the process' stderr, once, where an operator would read it.
+    simulator = new UpstreamSimulator({ latencyMs: 50, ttftMs: 0, tokensPerSecond: 0 });
+    await simulator.start();
+    const spawned = await spawnLiveService({ ...routesTo(simulator), LLM_MAX_CONNECTIONS: '64', LOG_LEVEL: 'warn' });
+    try {
+      const results = await runConcurrently(40, 40, () => postJson(`${spawned.url}/v1/chat/completions`, chat('hello', { model: 'sim/sim-1' })));
+      expect(results.every((r) => r.status === 200)).toBe(true);
+      expect(simulator.counters().peakInFlight).toBeGreaterThan(10); // more than Node's default of 10 listeners
+      await sleep(100);
+      expect(spawned.output()).not.toContain('MaxListenersExceededWarning');
+    } finally {
+      spawned.child.kill('SIGKILL');
+      await spawned.exited;
+    }
+  });
 
   it('churns (max - keepalive) sockets per burst when keep-alive covers less than the connection limit, and says so', async () => {
     await boot({ latencyMs: 20 }, { LLM_MAX_CONNECTIONS: '9', LLM_MAX_KEEPALIVE: '6' });

@@ -1,3 +1,4 @@
+import { setMaxListeners } from 'node:events';
 import { createSecureContext, rootCertificates } from 'node:tls';
 import { Logger } from '@nestjs/common';
 import { HttpAgent, HttpsAgent } from 'agentkeepalive';
@@ -49,7 +50,7 @@ export class UpstreamPool {
   /** Times of recent pool-exhaustion events, for readiness. */
   private exhaustedAt: number[] = [];
   /** Fires when our own shutdown cuts the calls still in flight, so they are not taken for upstream failures. */
-  private readonly closing = new AbortController();
+  private readonly closing = unboundedAbortController();
 
   constructor(
     readonly upstream: UpstreamConfig,
@@ -302,4 +303,14 @@ export class UpstreamPool {
 
 function round(n: number): number {
   return Math.round(n * 10_000) / 10_000;
+}
+
+/**
+ * Every attempt in flight listens to the pool's shutdown signal (up to LLM_MAX_CONNECTIONS plus the queue):
+ * past Node's default of 10 listeners it would print a "possible memory leak" warning under any real load.
+ */
+function unboundedAbortController(): AbortController {
+  const controller = new AbortController();
+  setMaxListeners(0, controller.signal);
+  return controller;
 }
