@@ -1,5 +1,5 @@
 import type { UpstreamSimulator } from '../src/simulator/upstream-simulator';
-import { flushLogs, startWithSimulatorAndLogs } from './support/log-capture';
+import { loggedJsonLines, loggedText, startWithSimulatorAndLogs } from './support/log-capture';
 import { chat, eventually, postJson, readSse, request } from './support/service-harness';
 
 const CALLER_KEYS = ['access-log-caller-one-0123456789', 'access-log-caller-two-9876543210'];
@@ -14,18 +14,9 @@ describe('access log: one JSON line per request, fields present, no secrets', ()
   let output: string[];
   const auth = (i: number) => ({ authorization: `Bearer ${CALLER_KEYS[i]}` });
 
-  /** Everything logged so far, the lines still buffered for this turn included. */
-  const allOutput = () => {
-    flushLogs();
-    return output.join('');
-  };
+  const allOutput = () => loggedText(output);
   /** The access lines written so far, parsed (every line must be JSON). */
-  const accessLines = () =>
-    allOutput()
-      .split('\n')
-      .filter(Boolean)
-      .map((line) => JSON.parse(line))
-      .filter((line) => line.context === 'Access');
+  const accessLines = () => loggedJsonLines(output).filter((line) => line.context === 'Access');
   const lineOf = async (requestId: string) => {
     let found: any;
     await eventually(() => {

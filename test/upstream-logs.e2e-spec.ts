@@ -1,5 +1,5 @@
 import type { UpstreamSimulator } from '../src/simulator/upstream-simulator';
-import { flushLogs, startWithSimulatorAndLogs } from './support/log-capture';
+import { loggedJsonLines, loggedText, startWithSimulatorAndLogs } from './support/log-capture';
 import { chat, eventually, postJson, readSse, sleep } from './support/service-harness';
 
 const PROVIDER_KEY = 'sk-proj-UpstreamLogsProviderKey0123456789abcdef';
@@ -11,16 +11,7 @@ describe('upstream 5xx, stream errors and circuit transitions: one warn line eac
   let url: string;
   let output: string[];
 
-  /** Everything logged so far, the lines still buffered for this turn included. */
-  const allOutput = () => {
-    flushLogs();
-    return output.join('');
-  };
-  const lines = () =>
-    allOutput()
-      .split('\n')
-      .filter(Boolean)
-      .map((line) => JSON.parse(line));
+  const lines = () => loggedJsonLines(output);
   const events = (event: string) => lines().filter((line) => line.event === event);
 
   beforeAll(async () => {
@@ -55,7 +46,7 @@ describe('upstream 5xx, stream errors and circuit transitions: one warn line eac
     expect(logged[0].upstream_request_id).toBe(simulator.received.find((r) => r.requestId === 'logs-5xx')!.upstreamRequestId);
     // The retried call succeeded, and the one failure did not open the circuit (threshold 2).
     expect(events('circuit_transition')).toEqual([]);
-    expect(allOutput()).not.toContain(PROVIDER_KEY);
+    expect(loggedText(output)).not.toContain(PROVIDER_KEY);
   });
 
   it('logs a stream that fails midway once, with its error code and reason', async () => {

@@ -11,6 +11,20 @@ import { listenWithEnv, routesTo, type RunningService } from './service-harness'
 // right after an action calls this first, so it sees every line logged so far.
 export { flushLogs };
 
+/** Everything captured so far, the lines the logger still holds for this turn included. */
+export function loggedText(output: string[]): string {
+  flushLogs();
+  return output.join('');
+}
+
+/** The JSON log lines captured so far, parsed (every line must be JSON). */
+export function loggedJsonLines(output: string[]): any[] {
+  return loggedText(output)
+    .split('\n')
+    .filter(Boolean)
+    .map((line) => JSON.parse(line));
+}
+
 export interface LogCapture {
   /** Every chunk written to stdout or stderr since the capture began, in order, as text. */
   chunks: string[];
