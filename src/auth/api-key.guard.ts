@@ -31,7 +31,7 @@ export class ApiKeyGuard implements CanActivate {
     const caller = token === undefined ? undefined : this.keys.match(token);
     if (caller) {
       request.caller = caller;
-      // Spend is booked to it (callerOf): the exchange travels with every call the request makes.
+      // Spend is booked to it: the exchange travels with every call the request makes.
       if (request.exchange) request.exchange.caller = caller.name;
     }
 

@@ -15,10 +15,10 @@ export const OTHER_MODELS = '(other)';
 const MAX_PENDING_SETTLES = 10_000;
 const SETTLE_RETRY_MS = 2_000;
 
-export interface CallRoute {
+interface CallRoute {
   upstream: string;
   model: string;
-  /** Who pays: `key-1`, `admin`, `anonymous` (callerOf). */
+  /** Who pays: the request's caller (`key-1`, `admin`), `anonymous` when no key identified it or no request made the call. */
   caller: string;
 }
 
@@ -78,10 +78,15 @@ export class SpendTracker implements OnApplicationShutdown {
    * Holds the call's worst case (prompt estimate + its max tokens, or LLM_BUDGET_RESERVE_MAX_TOKENS,
    * at the model's prices) against the budget, or throws 429 BUDGET_EXCEEDED when it does not fit.
    * Without a limit nothing is held. A store that cannot be reached refuses the call (503): a budget
-   * that cannot be checked is not enforced, and chat without a budget goes on. The request's `exchange`
-   * is told the route and, once the call settles, its tokens and cost.
+   * that cannot be checked is not enforced, and chat without a budget goes on. The spend is booked to the
+   * request's caller; its `exchange` is told the route and, once the call settles, its tokens and cost.
    */
-  async reserve(route: CallRoute, worstCase: { promptTokens: number; maxCompletionTokens?: number }, exchange?: RequestExchange): Promise<BudgetHold> {
+  async reserve(
+    call: { upstream: string; model: string },
+    worstCase: { promptTokens: number; maxCompletionTokens?: number },
+    exchange?: RequestExchange,
+  ): Promise<BudgetHold> {
+    const route: CallRoute = { ...call, caller: exchange?.caller ?? 'anonymous' };
     // The request's access log line names the route even when the budget refuses the call.
     exchange?.routed(route.upstream, route.model);
     const limit = this.config.budgetLimitUsd;

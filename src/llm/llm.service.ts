@@ -3,7 +3,7 @@ import { LlmErrorCode, LlmException } from '../common/llm.exception';
 import type { UpstreamConfig } from '../config/llm.config';
 import { SpendTracker, type BudgetHold } from '../cost/spend-tracker';
 import { checkedUsage, estimateTokens } from '../cost/token-usage';
-import { callerOf, type RequestExchange } from '../observability/request-exchange';
+import type { RequestExchange } from '../observability/request-exchange';
 import { UpstreamCatalog } from '../pool/upstream-catalog';
 import { messageText, type ChatCompletion, type ChatCompletionChunk, type ChatCompletionRequest, type EmbeddingsRequest, type EmbeddingsResponse, type Usage } from './chat.types';
 import { CODECS } from './codecs';
@@ -99,7 +99,7 @@ export class LlmService {
   /** The call's worst case held against the budget: its prompt, estimated, and all the completion tokens it may ask for. */
   private reserveChat(upstream: string, model: string, request: ChatCompletionRequest, { exchange }: CallOptions): Promise<BudgetHold> {
     return this.spend.reserve(
-      { upstream, model, caller: callerOf(exchange) },
+      { upstream, model },
       { promptTokens: estimatePromptTokens(request), maxCompletionTokens: request.max_completion_tokens ?? request.max_tokens ?? undefined },
       exchange,
     );
@@ -172,7 +172,7 @@ export class LlmService {
     const call = codec.encodeEmbeddings(request, model);
     const inputs = Array.isArray(request.input) ? request.input : [request.input];
     const promptTokens = inputs.reduce((n, input) => n + estimateTokens(String(input)), 0);
-    const hold = await this.spend.reserve({ upstream: upstream.name, model, caller: callerOf(options.exchange) }, { promptTokens, maxCompletionTokens: 0 }, options.exchange);
+    const hold = await this.spend.reserve({ upstream: upstream.name, model }, { promptTokens, maxCompletionTokens: 0 }, options.exchange);
     const response = await releasedOnFailure(hold, async () =>
       codec.decodeEmbeddings(await this.client.json(upstream, { ...call, headers: (key) => codec.headers(key), signal: options.signal, exchange: options.exchange })),
     );

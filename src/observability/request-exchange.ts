@@ -23,7 +23,7 @@ export class RequestExchange {
   upstreamRequestId?: string;
   /** The error code the caller was answered with (status or stream error event). */
   error?: string;
-  /** The caller ApiKeyGuard identified (`key-1`, `admin`): spend is booked to it (callerOf). */
+  /** The caller ApiKeyGuard identified (`key-1`, `admin`): spend is booked to it (SpendTracker.reserve). */
   caller?: string;
   /** The request's server span, when tracing is on: the pool and the upstream client hang their spans under it. */
   trace?: RequestTrace;
@@ -62,9 +62,4 @@ export class RequestExchange {
   upstreamHeaders(): Record<string, string> {
     return { 'x-request-id': this.id };
   }
-}
-
-/** Who a call's spend is booked to (`key-1`, `admin`), or `anonymous` when no key identified it (or no request made it). */
-export function callerOf(exchange: RequestExchange | undefined): string {
-  return exchange?.caller ?? 'anonymous';
 }

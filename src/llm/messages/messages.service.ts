@@ -2,7 +2,6 @@ import { Injectable } from '@nestjs/common';
 import { LlmErrorCode, LlmException } from '../../common/llm.exception';
 import { SpendTracker, type BudgetHold } from '../../cost/spend-tracker';
 import { checkedUsage, estimateTokens } from '../../cost/token-usage';
-import { callerOf } from '../../observability/request-exchange';
 import { CODECS } from '../codecs';
 import { parseJson } from '../codecs/openai.codec';
 import { LlmService, RELEASE_WAIT_MS, settlesWithin, type CallOptions, type ModelRoute } from '../llm.service';
@@ -81,11 +80,7 @@ export class MessagesService {
   }
 
   private reserve({ upstream, model }: ModelRoute, request: MessagesRequest, { exchange }: MessagesCallOptions): Promise<BudgetHold> {
-    return this.spend.reserve(
-      { upstream: upstream.name, model, caller: callerOf(exchange) },
-      { promptTokens: estimatePrompt(request), maxCompletionTokens: request.max_tokens },
-      exchange,
-    );
+    return this.spend.reserve({ upstream: upstream.name, model }, { promptTokens: estimatePrompt(request), maxCompletionTokens: request.max_tokens }, exchange);
   }
 
   private async passThrough(route: ModelRoute, request: MessagesRequest, options: MessagesCallOptions): Promise<MessagesAnswer> {
